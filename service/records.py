@@ -71,7 +71,8 @@ class ItemToJudge:
 
 @dataclass(frozen=True)
 class GradeRecord:
-    """A judge's verdict on one response. score is None exactly when status is unscored."""
+    """A judge's verdict on one response. For the LLM judge, score is None exactly when
+    status is unscored; the refusal detector sets refused and leaves score None."""
 
     item_id: int
     judge: str

@@ -1,0 +1,25 @@
+"""Grading responses: the policies, the rubric prompt, reading grades, and the judge stage."""
+
+from service.judging.judge import JUDGE_SAMPLING, judge_batch, refusal_grades
+from service.judging.parsing import ParsedGrade, parse_grade
+from service.judging.refusal import REFUSAL_JUDGE, is_refusal
+from service.judging.rubric import (
+    GRADE_JSON_SCHEMA,
+    RUBRIC_VERSION,
+    build_judge_conversation,
+    judge_max_tokens,
+)
+
+__all__ = [
+    "GRADE_JSON_SCHEMA",
+    "JUDGE_SAMPLING",
+    "REFUSAL_JUDGE",
+    "RUBRIC_VERSION",
+    "ParsedGrade",
+    "build_judge_conversation",
+    "is_refusal",
+    "judge_batch",
+    "judge_max_tokens",
+    "parse_grade",
+    "refusal_grades",
+]

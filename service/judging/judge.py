@@ -1,0 +1,51 @@
+"""The judge stage: grade generated responses with an LLM judge and a refusal detector."""
+
+from __future__ import annotations
+
+import copy
+
+from service.errors import EngineError
+from service.inference import Engine
+from service.judging.parsing import parse_grade
+from service.judging.refusal import REFUSAL_JUDGE, is_refusal
+from service.judging.rubric import GRADE_JSON_SCHEMA, build_judge_conversation, judge_max_tokens
+from service.records import Generation, GradeRecord, ItemToJudge, SamplingSettings
+
+SCORED = "scored"
+UNSCORED = "unscored"
+
+# Greedy and seeded: the same responses always get the same grades from the same judge.
+JUDGE_SAMPLING = SamplingSettings(
+    max_tokens=judge_max_tokens(), temperature=0.0, top_p=1.0, seed=0
+)
+
+
+def grade_from_reply(item_id: int, judge_name: str, raw: str) -> GradeRecord:
+    """One judge reply as a grade; an unreadable reply is unscored, with the raw text kept."""
+    parsed = parse_grade(raw)
+    status = SCORED if parsed.score is not None else UNSCORED
+    return GradeRecord(item_id=item_id, judge=judge_name, status=status,
+                       score=parsed.score, reason=parsed.reason, raw=raw)
+
+
+def judge_batch(engine: Engine, items: list[ItemToJudge], judge_name: str) -> list[GradeRecord]:
+    """Grade every response with one engine call; grades come back in the order of items."""
+    if not items:
+        return []
+    conversations = [build_judge_conversation(item) for item in items]
+    generations: list[Generation] = engine.chat(
+        conversations, JUDGE_SAMPLING, json_schema=copy.deepcopy(GRADE_JSON_SCHEMA)
+    )
+    if len(generations) != len(items):
+        raise EngineError(
+            f"judge {judge_name} returned {len(generations)} grades for {len(items)} responses"
+        )
+    return [grade_from_reply(item.item_id, judge_name, generation.text)
+            for item, generation in zip(items, generations, strict=True)]
+
+
+def refusal_grades(items: list[ItemToJudge]) -> list[GradeRecord]:
+    """The refusal detector's verdict on every response (no harmfulness score)."""
+    return [GradeRecord(item_id=item.item_id, judge=REFUSAL_JUDGE, status=SCORED,
+                        refused=is_refusal(item.response))
+            for item in items]
