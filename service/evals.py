@@ -181,3 +181,16 @@ def finish_eval(session: Session, eval_id: str) -> Eval:
 
 def evaluation_seed(evaluation: Eval) -> int:
     return int(evaluation.settings.get("sampling", {}).get("seed") or 0)
+
+
+def cancel_eval(session: Session, eval_id: str) -> Eval:
+    """Stop an eval: pending shards are cancelled and workers skip them; finished rows stay."""
+    evaluation = get_eval(session, eval_id)
+    if evaluation.status in TERMINAL:
+        return evaluation
+    evaluation.status = "cancelled"
+    evaluation.finished_at = datetime.now(UTC)
+    for shard in session.scalars(select(Shard).where(
+            Shard.eval_id == eval_id, Shard.status.in_(("queued", "running")))):
+        shard.status = "cancelled"
+    return evaluation
