@@ -1,0 +1,1 @@
+"""Alembic migrations of the MedSafe schema (shipped with the package)."""
