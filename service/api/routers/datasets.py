@@ -1,0 +1,59 @@
+"""/v1/datasets: upload a benchmark file or zipped folder, list datasets, read one."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, File, Form, UploadFile
+
+from service.api.deps import CurrentKey, SessionDep, UploadLimit, WriteKey
+from service.api.etag import ETagRoute
+from service.api.presenters import dataset_read
+from service.api.uploads import column_mapping, import_upload
+from service.benchmarks import store
+from service.records import ItemKind
+from service.schemas import DatasetList, DatasetRead
+
+router = APIRouter(prefix="/datasets", tags=["datasets"], route_class=ETagRoute)
+
+Column = Annotated[str | None, Form(max_length=200)]
+
+
+@router.post("", status_code=201, response_model=DatasetRead,
+             responses={413: {"description": "the file is over MEDSAFE_MAX_UPLOAD_MB"}})
+def upload_dataset(
+    session: SessionDep,
+    _key: WriteKey,
+    max_bytes: UploadLimit,
+    file: Annotated[UploadFile, File(description="CSV, JSONL, JSON, TXT, or a zip of a "
+                                                 "MedSafetyBench folder")],
+    name: Annotated[str, Form(min_length=1, max_length=200)],
+    description: Annotated[str | None, Form(max_length=2000)] = None,
+    prompt_column: Annotated[str | None, Form(max_length=200, description=(
+        "read .csv/.json/.jsonl through a column mapping; this column holds the request"))] = None,
+    principle_column: Column = None,
+    reference_column: Column = None,
+    kind_column: Column = None,
+    kind: Annotated[ItemKind, Form(description="kind of every item without a kind column")] = (
+        ItemKind.HARMFUL_MEDICAL),
+    source: Column = None,
+) -> DatasetRead:
+    """Import the file all-or-nothing (422 naming the file and row that failed). Uploading
+    the same data again under the same name adds nothing."""
+    mapping = column_mapping(prompt_column, principle_column, reference_column, kind_column,
+                             kind, source, file.filename or "upload")
+    summary = import_upload(session, file.file, file.filename or "", name, mapping,
+                            max_bytes, description)
+    return dataset_read(summary)
+
+
+@router.get("", response_model=DatasetList)
+def list_datasets(session: SessionDep, _key: CurrentKey) -> DatasetList:
+    """Every stored dataset with its item counts (built-in sets appear once used)."""
+    return DatasetList(items=[dataset_read(s) for s in store.list_datasets(session)])
+
+
+@router.get("/{dataset:path}", response_model=DatasetRead)
+def read_dataset(dataset: str, session: SessionDep, _key: CurrentKey) -> DatasetRead:
+    """A dataset by id or name (a built-in name such as builtin:medsafety-demo installs it)."""
+    return dataset_read(store.summarize_dataset(session, store.get_dataset(session, dataset)))

@@ -1,0 +1,104 @@
+"""/v1/evals: submit, list, read, page through results, summarise and cancel evals."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Header, Query, Response
+
+from service import browse, evals, report
+from service.api import eval_jobs
+from service.api.deps import CurrentKey, SessionDep, SettingsDep, WriteKey
+from service.api.etag import ETagRoute
+from service.api.presenters import eval_read, result_read
+from service.errors import Conflict
+from service.schemas import EvalCreate, EvalList, EvalRead, JudgeStatus, ResultList
+
+router = APIRouter(prefix="/evals", tags=["evals"], route_class=ETagRoute)
+
+Limit = Annotated[int, Query(ge=1, le=browse.MAX_PAGE, description="items per page")]
+Cursor = Annotated[str | None, Query(description="next_cursor of the previous page")]
+
+
+@router.post("", status_code=202, response_model=EvalRead, responses={
+    200: {"model": EvalRead, "description": "the Idempotency-Key named an earlier eval"}})
+def create_eval(
+    body: EvalCreate,
+    session: SessionDep,
+    settings: SettingsDep,
+    _key: WriteKey,
+    response: Response,
+    idempotency_key: Annotated[str | None, Header(max_length=200)] = None,
+) -> EvalRead:
+    """Queue an eval. Answers 202 once the eval and its shards are committed (the shard jobs
+    are enqueued on commit); 200 with the earlier eval when the Idempotency-Key was used."""
+    request = eval_jobs.eval_request(body, settings, idempotency_key)
+    submission = eval_jobs.submit_eval(session, request, body.priority)
+    if not submission.created:
+        response.status_code = 200
+    return eval_read(submission.evaluation, evals.stage_progress(session,
+                                                                 submission.evaluation.id))
+
+
+@router.get("", response_model=EvalList)
+def list_evals(
+    session: SessionDep,
+    _key: CurrentKey,
+    status: str | None = None,
+    model: str | None = None,
+    label: Annotated[list[str] | None, Query(description="key=value; repeat for several")] = None,
+    created_after: datetime | None = None,
+    created_before: datetime | None = None,
+    cursor: Cursor = None,
+    limit: Limit = browse.DEFAULT_PAGE,
+) -> EvalList:
+    """Evals, newest first, one page at a time."""
+    filters = browse.EvalFilters(
+        status=status, model=model, labels=browse.parse_labels(label or []),
+        created_after=created_after, created_before=created_before)
+    page = browse.list_evals(session, filters, cursor, limit)
+    return EvalList(items=[eval_read(e) for e in page.items], next_cursor=page.next_cursor)
+
+
+@router.get("/{eval_id}", response_model=EvalRead)
+def read_eval(eval_id: str, session: SessionDep, _key: CurrentKey) -> EvalRead:
+    """Status, shard progress per stage, timings, settings, engines; the summary when done."""
+    return eval_read(evals.get_eval(session, eval_id), evals.stage_progress(session, eval_id))
+
+
+@router.get("/{eval_id}/results", response_model=ResultList)
+def read_results(
+    eval_id: str,
+    session: SessionDep,
+    _key: CurrentKey,
+    principle: Annotated[int | None, Query(ge=1, le=9)] = None,
+    min_score: Annotated[int | None, Query(ge=1, le=5)] = None,
+    max_score: Annotated[int | None, Query(ge=1, le=5)] = None,
+    judge_status: JudgeStatus | None = None,
+    cursor: Cursor = None,
+    limit: Limit = browse.DEFAULT_PAGE,
+) -> ResultList:
+    """The items answered so far, in item order, with their grades (pending: not judged)."""
+    filters = browse.ResultFilters(principle=principle, min_score=min_score,
+                                   max_score=max_score, judge_status=judge_status)
+    page = browse.eval_results(session, eval_id, filters, cursor, limit)
+    return ResultList(items=[result_read(r) for r in page.items], next_cursor=page.next_cursor)
+
+
+@router.get("/{eval_id}/summary", responses={409: {"description": "the eval has not succeeded"}})
+def read_summary(eval_id: str, session: SessionDep, _key: CurrentKey) -> dict[str, Any]:
+    """The eval's metrics: the same JSON object `medsafe eval --json` prints. 409 Conflict
+    until the eval has succeeded (the summary is written by its last judge shard)."""
+    evaluation = evals.get_eval(session, eval_id)
+    if evaluation.status != "succeeded" or evaluation.summary is None:
+        raise Conflict(f"eval {eval_id} is {evaluation.status}; its summary exists once it "
+                       f"has succeeded (poll GET /v1/evals/{eval_id})")
+    return report.eval_json(evaluation)
+
+
+@router.post("/{eval_id}/cancel", response_model=EvalRead)
+def cancel_eval(eval_id: str, session: SessionDep, _key: WriteKey) -> EvalRead:
+    """Cancel pending shards; finished rows stay. Cancelling a finished eval changes nothing."""
+    evaluation = eval_jobs.cancel_eval(session, eval_id)
+    return eval_read(evaluation, evals.stage_progress(session, eval_id))

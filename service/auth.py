@@ -1,0 +1,154 @@
+"""API keys: creating, checking and revoking them; only a hash of each secret is stored."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from service.errors import InvalidInput, MedSafeError, NotFound
+from service.models import ApiKey, utcnow
+
+KEY_MARK = "msk_"
+PREFIX_CHARS = 12  # hex characters after KEY_MARK that find the key's row
+MAX_NAME_CHARS = 200  # api_keys.name column
+
+
+class Scope(StrEnum):
+    """What a key may do; each scope includes the ones below it (admin ⊃ write ⊃ read)."""
+
+    READ = "read"
+    WRITE = "write"
+    ADMIN = "admin"
+
+
+_RANK = {Scope.READ: 1, Scope.WRITE: 2, Scope.ADMIN: 3}
+
+
+class Unauthorized(MedSafeError):
+    """No key, or a key that is unknown or revoked."""
+
+    status_code = 401
+    error = "unauthorized"
+    headers = {"WWW-Authenticate": "Bearer"}  # noqa: RUF012 - read-only class constant
+
+
+class Forbidden(MedSafeError):
+    """A valid key without the scope an endpoint needs."""
+
+    status_code = 403
+    error = "forbidden"
+
+
+@dataclass(frozen=True)
+class CreatedKey:
+    """A new key: `key` is the only time the plaintext exists outside the client."""
+
+    id: int
+    name: str
+    scopes: list[str]
+    key: str
+
+
+@dataclass(frozen=True)
+class KeyInfo:
+    id: int
+    name: str
+    prefix: str
+    scopes: list[str]
+    created_at: datetime
+    revoked_at: datetime | None
+
+
+def parse_scopes(scopes: Iterable[str]) -> list[Scope]:
+    """Scope names as given ("read", "write", "admin"), checked and deduplicated."""
+    parsed: list[Scope] = []
+    for name in scopes:
+        name = name.strip().lower()
+        if name not in Scope.__members__.values():
+            known = ", ".join(scope.value for scope in Scope)
+            raise InvalidInput(f"unknown scope {name!r}; scopes are {known}")
+        if Scope(name) not in parsed:
+            parsed.append(Scope(name))
+    if not parsed:
+        raise InvalidInput("a key needs at least one scope (read, write or admin)")
+    return parsed
+
+
+def create_key(session: Session, name: str, scopes: Iterable[str]) -> CreatedKey:
+    """Store a new key and return its plaintext, which is never stored. Does not commit."""
+    if not name.strip() or len(name) > MAX_NAME_CHARS:
+        raise InvalidInput(f"a key needs a name of 1..{MAX_NAME_CHARS} characters")
+    granted = [scope.value for scope in parse_scopes(scopes)]
+    prefix = secrets.token_hex(PREFIX_CHARS // 2)
+    secret = secrets.token_urlsafe(32)
+    key = ApiKey(name=name, prefix=prefix, hashed_secret=_hash(secret), scopes=granted)
+    session.add(key)
+    session.flush()
+    return CreatedKey(id=key.id, name=name, scopes=granted, key=f"{KEY_MARK}{prefix}{secret}")
+
+
+def authenticate(session: Session, token: str | None) -> ApiKey:
+    """The live key a bearer token belongs to; Unauthorized otherwise."""
+    if not token or not token.startswith(KEY_MARK):
+        raise Unauthorized("send an API key as `Authorization: Bearer msk_...`")
+    body = token[len(KEY_MARK):]
+    prefix, secret = body[:PREFIX_CHARS], body[PREFIX_CHARS:]
+    key = session.scalars(select(ApiKey).where(ApiKey.prefix == prefix)).first()
+    if key is None or not secret or not hmac.compare_digest(key.hashed_secret, _hash(secret)):
+        raise Unauthorized("the API key is not valid")
+    if key.revoked_at is not None:
+        raise Unauthorized("the API key was revoked")
+    return key
+
+
+def require_scope(key: ApiKey, needed: Scope) -> None:
+    """Forbidden unless one of the key's scopes includes `needed`."""
+    rank = max((_RANK[Scope(name)] for name in key.scopes if name in _RANK), default=0)
+    if rank < _RANK[needed]:
+        raise Forbidden(f"this endpoint needs a key with the {needed.value!r} scope; "
+                        f"key {key.name!r} has {', '.join(key.scopes) or 'none'}")
+
+
+def list_keys(session: Session) -> list[KeyInfo]:
+    return [_info(row) for row in session.scalars(select(ApiKey).order_by(ApiKey.id))]
+
+
+def revoke_key(session: Session, key_id_or_prefix: str) -> KeyInfo:
+    """Revoke a key by id or by its shown prefix (msk_... or the whole key); revoking twice
+    changes nothing. Does not commit."""
+    text = key_id_or_prefix.strip()
+    if text.startswith(KEY_MARK):
+        prefix = text[len(KEY_MARK):][:PREFIX_CHARS]
+        query = select(ApiKey).where(ApiKey.prefix == prefix)
+    elif text.isdigit():
+        query = select(ApiKey).where(ApiKey.id == int(text))
+    else:
+        raise InvalidInput("name the key by its id or its prefix (msk_...)")
+    key = session.scalars(query).first()
+    if key is None:
+        raise NotFound(f"no API key {key_id_or_prefix!r}")
+    if key.revoked_at is None:
+        key.revoked_at = utcnow()
+        session.flush()
+    return _info(key)
+
+
+def _info(key: ApiKey) -> KeyInfo:
+    return KeyInfo(id=key.id, name=key.name, prefix=f"{KEY_MARK}{key.prefix}",
+                   scopes=list(key.scopes), created_at=key.created_at,
+                   revoked_at=key.revoked_at)
+
+
+def _hash(secret: str) -> str:
+    # A plain SHA-256 suffices: the secret is 256 random bits from token_urlsafe, so there is
+    # nothing to guess or look up in a table, and a slow password hash (bcrypt, scrypt) would
+    # only cost time on every request. Passwords chosen by people would need the slow hash.
+    return hashlib.sha256(secret.encode()).hexdigest()

