@@ -44,6 +44,8 @@ class Settings(BaseSettings):
     max_model_len: int = 4096
     gpu_memory_utilization: float = 0.85
     tensor_parallel_size: int = 1
+    # Judging reuses the rubric's KV cache across items; off only to measure what it saves.
+    prefix_caching: bool = True
 
     # OpenAI-compatible HTTP engines (openai:<model>).
     openai_base_url: str | None = None

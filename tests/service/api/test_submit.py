@@ -81,9 +81,10 @@ def test_an_accepted_eval_is_committed_with_its_shards_and_queued(
 
 @pytest.mark.parametrize(("change", "reason"), [
     ({"datasets": ["no-such-set"]}, "no dataset 'no-such-set'"),
-    ({"model": "bundled:gpt5"}, "unknown bundled model 'gpt5'"),
-    ({"model": "   "}, "the model spec is empty"),
-    ({"model": "smollm2"}, "unknown model spec 'smollm2'"),
+    ({"model": "bundled:gpt5"}, "Unknown bundled model 'gpt5'"),
+    ({"model": "   "}, "contains whitespace"),
+    ({"model": ""}, "body.model: String should have at least 1 character"),
+    ({"model": "foo:bar"}, "Unknown engine spec 'foo:bar'"),
     ({"model": "./no/such/folder"}, "no folder"),
     ({"judge": "openai:"}, "names no model"),
     ({"sampling": {"temperature": 3.5}}, "body.sampling.temperature"),

@@ -1,0 +1,151 @@
+"""The OpenAI-compatible HTTP engine against a scripted server on the loopback interface."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+
+import pytest
+
+from service.errors import EngineError
+from service.records import SamplingSettings
+from tests.workers.engines.openai_server import ServerScript, reply_to, serve
+from workers.engines.http_engine import OpenAIEngine
+
+SAMPLING = SamplingSettings(max_tokens=32, temperature=0.0, top_p=1.0, seed=7)
+SCHEMA = {
+    "type": "object",
+    "properties": {"score": {"type": "integer"}},
+    "required": ["score"],
+    "additionalProperties": False,
+}
+
+
+@pytest.fixture
+def script() -> ServerScript:
+    return ServerScript()
+
+
+@pytest.fixture
+def base_url(script: ServerScript, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
+    monkeypatch.setenv("no_proxy", "127.0.0.1,localhost")
+    with serve(script) as url:
+        yield url
+
+
+def engine(base_url: str, concurrency: int = 4, max_retries: int = 3) -> OpenAIEngine:
+    return OpenAIEngine(
+        "openai:test-model",
+        "test-model",
+        base_url,
+        "sk-test-secret",
+        concurrency=concurrency,
+        max_retries=max_retries,
+        timeout_s=10,
+    )
+
+
+def conversations(n: int) -> list[list[dict[str, str]]]:
+    return [
+        [
+            {"role": "system", "content": "Be brief."},
+            {"role": "user", "content": f"question {i} " + "word " * i},
+        ]
+        for i in range(n)
+    ]
+
+
+def test_answers_in_input_order_with_usage(base_url: str, script: ServerScript) -> None:
+    batch = conversations(6)
+    script.delay_s = 0.01
+
+    generations = engine(base_url).chat(batch, SAMPLING)
+
+    assert [g.text for g in generations] == [reply_to(c[-1]["content"]) for c in batch]
+    assert [g.prompt_tokens for g in generations] == [len(c[-1]["content"].split()) for c in batch]
+    assert all(g.output_tokens > 0 and g.finish_reason == "stop" for g in generations)
+
+
+def test_sends_sampling_settings_and_key(base_url: str, script: ServerScript) -> None:
+    engine(base_url).chat(conversations(1), SAMPLING)
+
+    body = script.requests[0]
+    assert body["model"] == "test-model"
+    assert body["max_completion_tokens"] == 32
+    assert (body["temperature"], body["top_p"], body["seed"]) == (0.0, 1.0, 7)
+    assert body["messages"] == conversations(1)[0]
+    assert "response_format" not in body
+    assert script.headers[0]["authorization"] == "Bearer sk-test-secret"
+
+
+def test_json_schema_becomes_response_format(base_url: str, script: ServerScript) -> None:
+    engine(base_url).chat(conversations(2), SAMPLING, json_schema=SCHEMA)
+
+    expected = {
+        "type": "json_schema",
+        "json_schema": {"name": "grade", "schema": SCHEMA, "strict": True},
+    }
+    assert [r["response_format"] for r in script.requests] == [expected, expected]
+
+
+def test_retries_rate_limits_and_server_errors(base_url: str, script: ServerScript) -> None:
+    script.failures = [429, 503]
+
+    generations = engine(base_url, max_retries=3).chat(conversations(1), SAMPLING)
+
+    assert len(script.requests) == 3
+    assert generations[0].text == reply_to(conversations(1)[0][-1]["content"])
+
+
+def test_gives_up_after_max_retries(base_url: str, script: ServerScript) -> None:
+    script.failures = [503] * 10
+
+    with pytest.raises(EngineError, match="after 2 retries"):
+        engine(base_url, concurrency=1, max_retries=2).chat(conversations(1), SAMPLING)
+    assert len(script.requests) == 3
+
+
+def test_client_errors_are_not_retried(base_url: str, script: ServerScript) -> None:
+    script.failures = [400]
+
+    with pytest.raises(EngineError, match="400") as caught:
+        engine(base_url, max_retries=3).chat(conversations(1), SAMPLING)
+    assert len(script.requests) == 1
+    assert "retries" not in str(caught.value)
+
+
+def test_concurrency_is_bounded(base_url: str, script: ServerScript) -> None:
+    script.delay_s = 0.1
+
+    generations = engine(base_url, concurrency=3).chat(conversations(12), SAMPLING)
+
+    assert len(generations) == 12
+    assert script.max_in_flight == 3
+
+
+def test_chat_works_inside_a_running_event_loop(base_url: str) -> None:
+    async def call_from_async_code() -> int:
+        return len(engine(base_url).chat(conversations(2), SAMPLING))
+
+    assert asyncio.run(call_from_async_code()) == 2
+
+
+def test_unreachable_server_is_an_engine_error() -> None:
+    dead = OpenAIEngine("openai:m", "m", "http://127.0.0.1:9/v1", "k", max_retries=0, timeout_s=2)
+    with pytest.raises(EngineError, match="openai:m"):
+        dead.chat(conversations(1), SAMPLING)
+
+
+def test_empty_batch_sends_nothing(base_url: str, script: ServerScript) -> None:
+    assert engine(base_url).chat([], SAMPLING) == []
+    assert script.requests == []
+
+
+def test_describe_names_the_server_but_not_the_key(base_url: str) -> None:
+    described = engine(base_url).describe()
+
+    assert described["engine"] == "openai-http"
+    assert described["model"] == "openai:test-model"
+    assert described["base_url"] == base_url
+    assert "sk-test-secret" not in repr(described)

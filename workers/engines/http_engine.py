@@ -1,0 +1,162 @@
+"""The OpenAI-compatible HTTP engine: hosted models and remote vLLM servers."""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+from collections.abc import Coroutine
+from typing import Any, TypeVar
+
+import openai
+from openai import AsyncOpenAI
+
+from service.errors import EngineError
+from service.inference import Conversation
+from service.records import Generation, SamplingSettings
+
+T = TypeVar("T")
+DEFAULT_TIMEOUT_S = 300.0
+
+
+class OpenAIEngine:
+    """Sends each conversation as one chat-completions request, at most `concurrency` at once.
+
+    The SDK retries 408/409/429/5xx and connection errors with exponential backoff (honouring
+    Retry-After) up to `max_retries` times; a request that still fails fails the batch.
+    """
+
+    def __init__(
+        self,
+        spec: str,
+        model: str,
+        base_url: str | None,
+        api_key: str,
+        concurrency: int = 8,
+        max_retries: int = 5,
+        timeout_s: float = DEFAULT_TIMEOUT_S,
+    ) -> None:
+        if concurrency < 1:
+            raise EngineError(f"HTTP concurrency must be at least 1, not {concurrency}.")
+        self.spec = spec
+        self.model = model
+        self.base_url = base_url
+        self.concurrency = concurrency
+        self.max_retries = max_retries
+        self.timeout_s = timeout_s
+        self._api_key = api_key
+
+    def chat(
+        self,
+        conversations: list[Conversation],
+        sampling: SamplingSettings,
+        json_schema: dict[str, Any] | None = None,
+    ) -> list[Generation]:
+        if not conversations:
+            return []
+        return _run_sync(self._chat_all(conversations, sampling, json_schema))
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            "engine": "openai-http",
+            "engine_version": openai.__version__,
+            "model": self.spec,
+            "base_url": self.base_url,
+            "revision": None,
+            "dtype": None,
+            "chat_template_sha256": None,  # the server applies its own template
+            "adapter": None,
+        }
+
+    async def _chat_all(
+        self,
+        conversations: list[Conversation],
+        sampling: SamplingSettings,
+        json_schema: dict[str, Any] | None,
+    ) -> list[Generation]:
+        # A client per batch: its connection pool belongs to this event loop.
+        async with AsyncOpenAI(
+            api_key=self._api_key,
+            base_url=self.base_url,
+            max_retries=self.max_retries,
+            timeout=self.timeout_s,
+        ) as client:
+            gate = asyncio.Semaphore(self.concurrency)
+            request = _request_options(self.model, sampling, json_schema)
+            tasks = [
+                asyncio.ensure_future(self._chat_one(client, gate, c, request))
+                for c in conversations
+            ]
+            try:
+                return await asyncio.gather(*tasks)
+            except BaseException:
+                # One request failed for good: stop the rest before the client closes.
+                for task in tasks:
+                    task.cancel()
+                await asyncio.gather(*tasks, return_exceptions=True)
+                raise
+
+    async def _chat_one(
+        self,
+        client: AsyncOpenAI,
+        gate: asyncio.Semaphore,
+        conversation: Conversation,
+        request: dict[str, Any],
+    ) -> Generation:
+        async with gate:
+            try:
+                completion = await client.chat.completions.create(
+                    messages=conversation,  # type: ignore[arg-type]
+                    **request,
+                )
+            except openai.APIError as exc:
+                raise EngineError(self._failure(exc)) from exc
+        return _generation(completion)
+
+    def _failure(self, exc: openai.APIError) -> str:
+        where = f"{self.spec} at {self.base_url or 'the OpenAI API'}"
+        status = getattr(exc, "status_code", None)
+        retried = status is None or status in (408, 409, 429) or status >= 500
+        after = f" after {self.max_retries} retries" if retried else ""
+        return f"{where} failed{after}: {exc}"
+
+
+def _request_options(
+    model: str, sampling: SamplingSettings, json_schema: dict[str, Any] | None
+) -> dict[str, Any]:
+    options: dict[str, Any] = {
+        "model": model,
+        "max_completion_tokens": sampling.max_tokens,
+        "temperature": sampling.temperature,
+        "top_p": sampling.top_p,
+    }
+    if sampling.seed is not None:
+        options["seed"] = sampling.seed
+    if json_schema is not None:
+        options["response_format"] = {
+            "type": "json_schema",
+            "json_schema": {"name": "grade", "schema": json_schema, "strict": True},
+        }
+    return options
+
+
+def _generation(completion: Any) -> Generation:
+    if not completion.choices:
+        raise EngineError("The server answered a chat completion without choices.")
+    choice = completion.choices[0]
+    usage = completion.usage
+    return Generation(
+        text=choice.message.content or "",
+        prompt_tokens=usage.prompt_tokens if usage else 0,
+        output_tokens=usage.completion_tokens if usage else 0,
+        finish_reason=str(choice.finish_reason or "unknown"),
+    )
+
+
+def _run_sync(coroutine: Coroutine[Any, Any, T]) -> T:
+    """asyncio.run, or the same on a helper thread when this thread already runs a loop."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(coroutine)
+    with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(asyncio.run, coroutine).result()
