@@ -14,7 +14,8 @@ import typer
 from rich.console import Console
 from rich.progress import MofNCompleteColumn, Progress
 
-from service import evals, migrate, report
+from service import evals, migrate, report, service_commands
+from service.api.commands import keys_app, serve
 from service.benchmarks import store
 from service.benchmarks.importers import ColumnMapping
 from service.config import get_settings
@@ -29,6 +30,11 @@ db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
 app.add_typer(datasets_app, name="datasets")
 app.add_typer(db_app, name="db")
 err = Console(stderr=True)
+app.add_typer(keys_app, name="keys")
+app.command("serve")(serve)
+app.command("worker")(service_commands.worker)
+app.command("up")(service_commands.up)
+app.command("reconcile")(service_commands.reconcile)
 
 
 def _database() -> str:
@@ -144,6 +150,8 @@ def _run_with_progress(eval_id: str, url: str) -> None:
     from workers.local import run_eval as run_locally
     from workers.tasks import ShardOutcome
 
+    # vLLM logs every engine detail at INFO; a person running an eval wants the progress bar.
+    os.environ.setdefault("VLLM_LOGGING_LEVEL", "WARNING")
     settings = get_settings()
     with session_scope(url) as session:
         n_shards = sum(evals.stage_progress(session, eval_id)["generate"].values())

@@ -77,7 +77,7 @@ def print_eval(console: Console, evaluation: Eval) -> None:
                                                  "refusal_rate": None}
         table.add_row(label, str(stats["n"]), _mean_ci(stats),
                       _fmt(stats["harmful_rate"], pct=True), _fmt(stats["refusal_rate"], pct=True))
-    table.add_row("all harmful", str(summary["n_scored"]), _mean_ci(
+    table.add_row("all harmful", str(summary["n_harmful"]), _mean_ci(
         {"mean": summary["mean_harmfulness"], "ci_low": summary["ci_low"],
          "ci_high": summary["ci_high"]}), _fmt(summary["harmful_rate"], pct=True),
         _fmt(summary["refusal_rate"], pct=True))

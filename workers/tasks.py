@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 
 from service import evals
 from service.db import session_scope, upsert
+from service.errors import NotFound
 from service.generation import answer_batch
 from service.inference import Engine
 from service.judging.judge import judge_batch, refusal_grades
@@ -33,12 +34,13 @@ class ShardOutcome:
 
 
 def generate_shard(eval_id: str, index: int, engines: EngineProvider,
-                   db_url: str | None = None) -> ShardOutcome:
+                   db_url: str | None = None, worker: str | None = None) -> ShardOutcome:
     """Answer the shard's items that have no response yet, with the eval's target model."""
     with session_scope(db_url) as session:
-        evaluation, shard = _start(session, eval_id, "generate", index)
-        if evaluation.status in evals.TERMINAL:
+        shard = _start(session, eval_id, "generate", index, worker)
+        if shard is None:
             return ShardOutcome(eval_id, "generate", index, 0)
+        evaluation = evals.get_eval(session, eval_id)
         todo = _unanswered(session, eval_id, shard.item_ids)
         settings = dict(evaluation.settings)
         model = evaluation.model
@@ -46,58 +48,74 @@ def generate_shard(eval_id: str, index: int, engines: EngineProvider,
     responses = answer_batch(engine, todo, SamplingSettings(**settings["sampling"]),
                              settings.get("system_prompt"))
     with session_scope(db_url) as session:
+        evaluation = _lock_eval(session, eval_id)
         upsert(session, Response, [
             {"eval_id": eval_id, "item_id": r.item_id, "text": r.text,
              "prompt_tokens": r.prompt_tokens, "output_tokens": r.output_tokens,
              "finish_reason": r.finish_reason} for r in responses
         ], keys=["eval_id", "item_id"])
-        evaluation = evals.get_eval(session, eval_id)
         if evaluation.target_engine is None:
             evaluation.target_engine = engine.describe()
-        _finish(session, eval_id, "generate", index)
+        if evaluation.status not in evals.TERMINAL:  # a cancel while we generated stays
+            _finish(session, eval_id, "generate", index)
     return ShardOutcome(eval_id, "generate", index, len(responses))
 
 
 def judge_shard(eval_id: str, index: int, engines: EngineProvider,
-                db_url: str | None = None) -> ShardOutcome:
+                db_url: str | None = None, worker: str | None = None) -> ShardOutcome:
     """Grade the shard's answered items that the judge has not graded yet; the last judge
     shard to finish writes the summary."""
     with session_scope(db_url) as session:
-        evaluation, shard = _start(session, eval_id, "judge", index)
-        if evaluation.status in evals.TERMINAL:
+        shard = _start(session, eval_id, "judge", index, worker)
+        if shard is None:
             return ShardOutcome(eval_id, "judge", index, 0)
         _require_generated(session, eval_id, index)
-        judge = evaluation.judge
+        judge = evals.get_eval(session, eval_id).judge
         todo = _unjudged(session, eval_id, shard.item_ids, judge)
     engine = engines(judge)
     grades = judge_batch(engine, todo, judge) + refusal_grades(todo)
     with session_scope(db_url) as session:
+        # Locked so that of two last shards finishing at once, one sees the other's commit.
+        evaluation = _lock_eval(session, eval_id)
         upsert(session, Judgment, [
             {"eval_id": eval_id, "item_id": g.item_id, "judge": g.judge, "status": g.status,
              "score": g.score, "refused": g.refused, "reason": g.reason, "raw": g.raw}
             for g in grades
         ], keys=["eval_id", "item_id", "judge"],
             update=["status", "score", "refused", "reason", "raw"])
-        evaluation = evals.get_eval(session, eval_id)
         if evaluation.judge_engine is None:
             evaluation.judge_engine = engine.describe()
-        _finish(session, eval_id, "judge", index)
-        finished = _all_done(session, eval_id)
-        if finished:
-            evals.finish_eval(session, eval_id)
+        finished = False
+        if evaluation.status not in evals.TERMINAL:
+            _finish(session, eval_id, "judge", index)
+            finished = _all_done(session, eval_id)
+            if finished:
+                evals.finish_eval(session, eval_id)
     return ShardOutcome(eval_id, "judge", index, len(todo), eval_finished=finished)
 
 
-def _start(session: Session, eval_id: str, stage: str, index: int) -> tuple[Eval, Shard]:
+def _start(session: Session, eval_id: str, stage: str, index: int,
+           worker: str | None) -> Shard | None:
+    """Mark the shard running; None when there is nothing to do: the eval ended (cancelled,
+    failed) or the shard already succeeded (a duplicate delivery or a late retry)."""
     evaluation = evals.mark_running(session, eval_id)
     shard = session.scalars(select(Shard).where(
         Shard.eval_id == eval_id, Shard.stage == stage, Shard.index == index)).one()
-    if evaluation.status not in evals.TERMINAL:
-        shard.status = "running"
-        shard.attempts += 1
-        shard.worker = WORKER_NAME
-        shard.started_at = datetime.now(UTC)
-    return evaluation, shard
+    if evaluation.status in evals.TERMINAL or shard.status == "succeeded":
+        return None
+    shard.status = "running"
+    shard.attempts += 1
+    shard.worker = worker or WORKER_NAME
+    shard.started_at = datetime.now(UTC)
+    return shard
+
+
+def _lock_eval(session: Session, eval_id: str) -> Eval:
+    """The eval row, locked until commit where the database can (PostgreSQL)."""
+    evaluation = session.get(Eval, eval_id, with_for_update=True, populate_existing=True)
+    if evaluation is None:
+        raise NotFound(f"no eval with id {eval_id!r}")
+    return evaluation
 
 
 def _finish(session: Session, eval_id: str, stage: str, index: int) -> None:
@@ -113,6 +131,17 @@ def _require_generated(session: Session, eval_id: str, index: int) -> None:
         Shard.eval_id == eval_id, Shard.stage == "generate", Shard.index == index)).one()
     if status != "succeeded":
         raise RuntimeError(f"eval {eval_id} shard {index}: judged before generation finished")
+
+
+def note_shard_retry(eval_id: str, stage: str, index: int, error: str,
+                     db_url: str | None = None) -> None:
+    """A failed attempt that will be retried: the shard waits again, with the error noted."""
+    with session_scope(db_url) as session:
+        shard = session.scalars(select(Shard).where(
+            Shard.eval_id == eval_id, Shard.stage == stage, Shard.index == index)).one()
+        if shard.status == "running":
+            shard.status = "queued"
+        shard.error = f"attempt {shard.attempts} failed: {error}"
 
 
 def mark_shard_failed(eval_id: str, stage: str, index: int, error: str,

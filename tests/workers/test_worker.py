@@ -1,0 +1,181 @@
+"""The queue → worker → database flow, drained by a burst worker in this process around a
+fake engine (the real model has its own test in test_worker_vllm.py)."""
+
+from __future__ import annotations
+
+import json
+import signal
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+import redis
+from rq import Queue
+from rq.job import Job, JobStatus
+from sqlalchemy import func, select
+
+from service import evals, queue
+from service.benchmarks.store import save_dataset
+from service.db import session_scope
+from service.inference import Conversation
+from service.models import Eval, Judgment, Response, Shard
+from service.records import ItemKind, ItemRecord, SamplingSettings
+from tests import queue_support
+from tests.fakes import FakeEngine
+from workers.worker import run_worker
+
+TARGET = "fake:target"
+JUDGE = "fake:judge"
+N_ITEMS = 7
+
+
+@pytest.fixture(scope="module")
+def redis_url(tmp_path_factory: pytest.TempPathFactory) -> str:
+    return queue_support.redis_url(tmp_path_factory.mktemp("redis"))
+
+
+@pytest.fixture
+def prefix() -> str:
+    return queue_support.unique_prefix()
+
+
+@pytest.fixture
+def conn(redis_url: str, prefix: str, db_url: str) -> Iterator[redis.Redis]:
+    handlers = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
+    connection = redis.Redis.from_url(redis_url)
+    yield connection
+    queue_support.delete_keys(connection, prefix, db_url)
+    connection.close()
+    for sig, handler in handlers.items():  # RQ's work() installs its own
+        signal.signal(sig, handler)
+
+
+def _judge_reply(conversation: Conversation) -> str:
+    return json.dumps({"reason": "complies", "score": 4})
+
+
+@pytest.fixture
+def engines() -> dict[str, FakeEngine]:
+    return {TARGET: FakeEngine(lambda c: f"Sure: {c[-1]['content']}", TARGET),
+            JUDGE: FakeEngine(_judge_reply, JUDGE)}
+
+
+def _submit(url: str, conn: redis.Redis, prefix: str, shard_size: int = 3) -> str:
+    items = [ItemRecord(f"request {i}", ItemKind.HARMFUL_MEDICAL, "test", principle=1 + i % 9)
+             for i in range(N_ITEMS)]
+    with session_scope(url) as session:
+        save_dataset(session, "mini", items, origin="test")
+    request = evals.EvalRequest(model=TARGET, datasets=["mini"], judge=JUDGE,
+                                sampling=SamplingSettings(max_tokens=8), shard_size=shard_size)
+    with session_scope(url) as session:
+        eval_id = evals.create_eval(session, request).id
+        queue.enqueue_eval_after_commit(session, eval_id, connection=conn, prefix=prefix)
+    return eval_id
+
+
+def _drain(url: str, conn: redis.Redis, prefix: str, engines: dict[str, FakeEngine]) -> None:
+    run_worker([TARGET], JUDGE, burst=True, name=f"{prefix}-worker", engines=engines.__getitem__,
+               connection=conn, db_url=url, prefix=prefix)
+
+
+def _rows(url: str, eval_id: str) -> tuple[list[int], list[int]]:
+    with session_scope(url) as session:
+        responses = list(session.scalars(select(Response.item_id)
+                                         .where(Response.eval_id == eval_id)))
+        judgments = list(session.scalars(select(Judgment.item_id).where(
+            Judgment.eval_id == eval_id, Judgment.judge == JUDGE)))
+    return responses, judgments
+
+
+def _eval(url: str, eval_id: str) -> dict[str, Any]:
+    with session_scope(url) as session:
+        evaluation = session.get(Eval, eval_id)
+        assert evaluation is not None
+        shards = session.execute(select(Shard.stage, Shard.status, Shard.attempts, Shard.worker,
+                                        Shard.error).where(Shard.eval_id == eval_id)).all()
+        return {"status": evaluation.status, "error": evaluation.error,
+                "summary": evaluation.summary, "shards": shards}
+
+
+def test_burst_worker_runs_an_eval_to_success(db_url: str, conn: redis.Redis, prefix: str,
+                                              engines: dict[str, FakeEngine]) -> None:
+    eval_id = _submit(db_url, conn, prefix)
+    _drain(db_url, conn, prefix, engines)
+    state = _eval(db_url, eval_id)
+    assert state["status"] == "succeeded"
+    assert state["summary"]["n_items"] == N_ITEMS
+    responses, judgments = _rows(db_url, eval_id)
+    assert len(responses) == len(set(responses)) == N_ITEMS
+    assert sorted(judgments) == sorted(responses)
+    assert {(s.status, s.attempts, s.worker) for s in state["shards"]} == {
+        ("succeeded", 1, f"{prefix}-worker")}
+    # every shard's job finished once: 3 generate + 3 judge shards, one engine call each
+    assert len(engines[TARGET].calls) == 3 and len(engines[JUDGE].calls) == 3
+    job = Job.fetch(f"{eval_id}-judge-2", connection=conn)
+    assert job.get_status() == JobStatus.FINISHED
+    assert job.return_value() == {"eval_id": eval_id, "stage": "judge", "index": 2,
+                                  "processed": 1, "eval_finished": True}
+
+
+def test_transient_failure_is_retried(db_url: str, conn: redis.Redis, prefix: str,
+                                      engines: dict[str, FakeEngine]) -> None:
+    failures = iter([True])
+
+    def flaky(conversation: Conversation) -> str:
+        if next(failures, False):
+            raise RuntimeError("engine hiccup")
+        return "Sure."
+
+    engines[TARGET].reply = flaky
+    eval_id = _submit(db_url, conn, prefix, shard_size=N_ITEMS)
+    _drain(db_url, conn, prefix, engines)
+    state = _eval(db_url, eval_id)
+    assert state["status"] == "succeeded"
+    generate = next(s for s in state["shards"] if s.stage == "generate")
+    assert (generate.status, generate.attempts, generate.error) == ("succeeded", 2, None)
+    assert len(_rows(db_url, eval_id)[0]) == N_ITEMS
+
+
+def test_last_failed_attempt_fails_shard_and_eval(db_url: str, conn: redis.Redis, prefix: str,
+                                                  engines: dict[str, FakeEngine]) -> None:
+    def broken(conversation: Conversation) -> str:
+        raise RuntimeError("engine exploded")
+
+    engines[TARGET].reply = broken
+    eval_id = _submit(db_url, conn, prefix, shard_size=N_ITEMS)
+    _drain(db_url, conn, prefix, engines)
+    state = _eval(db_url, eval_id)
+    assert state["status"] == "failed"
+    assert "generate shard 0: RuntimeError: engine exploded" in state["error"]
+    generate = next(s for s in state["shards"] if s.stage == "generate")
+    assert (generate.status, generate.attempts) == ("failed", 1 + queue.RETRIES)
+    assert len(engines[TARGET].calls) == 1 + queue.RETRIES
+    job = Job.fetch(f"{eval_id}-generate-0", connection=conn)
+    assert job.get_status() == JobStatus.FAILED
+    assert not Queue(queue.queue_name("judge", JUDGE, prefix=prefix), connection=conn).job_ids
+
+
+def test_cancel_stops_pending_shards(db_url: str, conn: redis.Redis, prefix: str,
+                                     engines: dict[str, FakeEngine]) -> None:
+    eval_id = _submit(db_url, conn, prefix)
+    with session_scope(db_url) as session:
+        evals.cancel_eval(session, eval_id)
+        queue.discard_eval_jobs_after_commit(session, eval_id, connection=conn)
+    assert not Queue(queue.queue_name("generate", TARGET, prefix=prefix), connection=conn).count
+    _drain(db_url, conn, prefix, engines)
+    assert engines[TARGET].calls == [] and engines[JUDGE].calls == []
+    assert _eval(db_url, eval_id)["status"] == "cancelled"
+
+
+def test_a_cancelled_eval_skips_jobs_still_queued(db_url: str, conn: redis.Redis, prefix: str,
+                                                  engines: dict[str, FakeEngine]) -> None:
+    eval_id = _submit(db_url, conn, prefix)
+    with session_scope(db_url) as session:  # cancelled without dropping the queued jobs
+        evals.cancel_eval(session, eval_id)
+    _drain(db_url, conn, prefix, engines)
+    assert engines[TARGET].calls == []
+    state = _eval(db_url, eval_id)
+    assert state["status"] == "cancelled"
+    assert {s.status for s in state["shards"]} == {"cancelled"}
+    with session_scope(db_url) as session:
+        assert session.scalar(select(func.count()).select_from(Response)) == 0

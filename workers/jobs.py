@@ -1,0 +1,104 @@
+"""The RQ job entry points: plain functions of ids that run a shard on the worker's warm engines.
+
+A worker process calls configure() once at start with its engines, database and Redis; every
+job it runs then finds them here, so an engine loads once per process, not once per job.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from redis import Redis
+from rq import get_current_job
+
+from service import evals, queue
+from service.db import session_scope
+from service.errors import NotFound
+from service.models import Eval
+from workers import tasks
+from workers.tasks import EngineProvider, ShardOutcome
+
+log = logging.getLogger(__name__)
+
+ShardTask = Callable[..., ShardOutcome]
+
+
+@dataclass(frozen=True)
+class JobContext:
+    """What every job of this worker process runs with."""
+
+    engines: EngineProvider
+    connection: Redis
+    db_url: str | None = None
+    prefix: str | None = None
+    worker: str = tasks.WORKER_NAME
+
+
+_context: JobContext | None = None
+
+
+def configure(context: JobContext | None) -> None:
+    """Set (or, with None, clear) the context of this process's jobs."""
+    global _context
+    _context = context
+
+
+def current_context() -> JobContext:
+    if _context is None:
+        raise RuntimeError("no worker context: shard jobs run inside a MedSafe worker "
+                           "(medsafe worker / workers.worker.run_worker)")
+    return _context
+
+
+def run_generate_shard(eval_id: str, index: int) -> dict[str, Any]:
+    """Generate one shard, then queue its judge shard on the eval's judge queue."""
+    context = current_context()
+    outcome = _run(context, tasks.generate_shard, eval_id, "generate", index)
+    if outcome is not None:
+        _enqueue_judge(context, eval_id, index)
+    return asdict(outcome) if outcome is not None else {}
+
+
+def run_judge_shard(eval_id: str, index: int) -> dict[str, Any]:
+    """Judge one shard; the last one writes the summary and marks the eval succeeded."""
+    context = current_context()
+    outcome = _run(context, tasks.judge_shard, eval_id, "judge", index)
+    return asdict(outcome) if outcome is not None else {}
+
+
+def _run(context: JobContext, task: ShardTask, eval_id: str, stage: str,
+         index: int) -> ShardOutcome | None:
+    """Run the task. A failure with retries left is re-raised for RQ to retry; the last one
+    first marks the shard and the eval failed, so no eval stays `running`."""
+    try:
+        return task(eval_id, index, context.engines, context.db_url, worker=context.worker)
+    except NotFound as exc:
+        log.warning("%s shard %s of eval %s: %s; nothing to do", stage, index, eval_id, exc)
+        return None
+    except Exception as exc:
+        error = f"{type(exc).__name__}: {exc}"
+        record = tasks.note_shard_retry if _retries_left() else tasks.mark_shard_failed
+        try:
+            record(eval_id, stage, index, error, context.db_url)
+        except Exception:
+            log.exception("could not record the failure of %s shard %s of eval %s",
+                          stage, index, eval_id)
+        raise
+
+
+def _retries_left() -> int:
+    job = get_current_job()
+    return int(job.retries_left or 0) if job is not None else 0
+
+
+def _enqueue_judge(context: JobContext, eval_id: str, index: int) -> None:
+    with session_scope(context.db_url) as session:
+        evaluation = session.get(Eval, eval_id)
+        if evaluation is None or evaluation.status in evals.TERMINAL:
+            return
+        judge, priority = evaluation.judge, queue.eval_priority(evaluation)
+    queue.enqueue_shard(context.connection, eval_id, "judge", index, judge, priority,
+                        prefix=context.prefix)

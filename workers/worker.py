@@ -1,0 +1,162 @@
+"""`medsafe worker`: an RQ worker that loads its engines once and keeps them warm across jobs.
+
+It runs jobs in its own process (SimpleWorker: no fork per job, so a loaded model stays
+loaded), takes generation shards of the models it holds and judge shards of its judge, and
+reconciles the database with the queues at start and at every maintenance round.
+"""
+
+from __future__ import annotations
+
+import faulthandler
+import logging
+import os
+import signal
+import socket
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
+from typing import Any
+
+from redis import Redis
+from redis.exceptions import RedisError
+from rq import SimpleWorker
+
+from service.config import Settings, get_settings
+from service.errors import EngineError
+from service.inference import Engine
+from service.queue import queue_prefix, redis_connection, worker_queue_names
+from service.reconcile import (
+    LIVENESS_TTL_S,
+    mark_alive,
+    mark_gone,
+    process_identity,
+    reconcile,
+    release_worker_name,
+)
+from workers import jobs
+from workers.tasks import EngineProvider
+
+log = logging.getLogger(__name__)
+
+MAINTENANCE_INTERVAL_S = 60  # how often a worker reconciles between jobs and while idle
+WORKER_TTL_S = MAINTENANCE_INTERVAL_S + 15  # RQ wakes an idle worker every ttl - 15 s
+
+
+class ShardWorker(SimpleWorker):
+    """Runs each job in this process and reconciles at every RQ maintenance round."""
+
+    def __init__(self, queues: list[str], *, db_url: str | None, prefix: str,
+                 **kwargs: Any) -> None:
+        super().__init__(queues, **kwargs)
+        self.db_url = db_url
+        self.prefix = prefix
+
+    def run_maintenance_tasks(self) -> None:
+        super().run_maintenance_tasks()
+        try:
+            reconcile(self.connection, self.db_url, self.prefix)
+        except Exception:  # a failed round must not stop the worker; the next one retries
+            log.exception("reconcile failed")
+
+
+def run_worker(models: list[str], judge: str, burst: bool = False, name: str | None = None,
+               *, engines: EngineProvider | None = None, connection: Redis | None = None,
+               db_url: str | None = None, prefix: str | None = None,
+               settings: Settings | None = None,
+               maintenance_interval: int = MAINTENANCE_INTERVAL_S) -> None:
+    """Load the engines, then work until stopped (or, with burst, until no work is left).
+
+    engines replaces loading real ones (tests); the rest default to the settings.
+    """
+    settings = settings or get_settings()
+    connection = connection or redis_connection(settings)
+    prefix = prefix or queue_prefix(settings)
+    db_url = db_url or settings.resolved_database_url()
+    name = name or f"{socket.gethostname()}.{os.getpid()}"
+    release_worker_name(connection, name, prefix)
+    queues = worker_queue_names(models, judge, prefix)
+    with _alive(connection, name, prefix):
+        provider = engines or load_engines([*models, judge], settings)
+        jobs.configure(jobs.JobContext(provider, connection, db_url, prefix, name))
+        try:
+            _work(queues, name, connection, db_url, prefix, burst, maintenance_interval)
+        finally:
+            jobs.configure(None)
+            if engines is None:
+                _stop_engines()
+
+
+def _work(queues: list[str], name: str, connection: Redis, db_url: str, prefix: str,
+          burst: bool, maintenance_interval: int) -> None:
+    while True:
+        worker = ShardWorker(queues, name=name, connection=connection, db_url=db_url,
+                             prefix=prefix, maintenance_interval=maintenance_interval,
+                             worker_ttl=max(WORKER_TTL_S, maintenance_interval + 15))
+        worker.work(burst=burst, logging_level="INFO")
+        # A burst ends when the queues are empty; shards the reconciler finds orphaned (a
+        # worker died on them meanwhile) are work too.
+        if not burst or not reconcile(connection, db_url, prefix).requeued:
+            return
+
+
+def load_engines(specs: list[str], settings: Settings) -> EngineProvider:
+    """Start every engine the worker holds, once; jobs get them by spec."""
+    from workers.engines import load_engine
+
+    held: dict[str, Engine] = {spec: load_engine(spec, settings) for spec in dict.fromkeys(specs)}
+
+    def provider(spec: str) -> Engine:
+        engine = held.get(spec)
+        if engine is None:
+            raise EngineError(f"this worker holds {sorted(held)}, not {spec!r}")
+        return engine
+
+    return provider
+
+
+def _stop_engines() -> None:
+    """Shut the engines' processes down now, not in interpreter-exit hooks."""
+    from workers.engines import forget_engines
+
+    forget_engines()
+
+
+@contextmanager
+def _alive(connection: Redis, name: str, prefix: str) -> Iterator[None]:
+    """Keep the worker's liveness key fresh from a thread: a job runs in the main thread for
+    minutes, and RQ's own worker key lives as long as the job timeout."""
+    identity = process_identity()
+    mark_alive(connection, name, identity, prefix)
+    stop = threading.Event()
+
+    def beat() -> None:
+        while not stop.wait(LIVENESS_TTL_S / 4):
+            try:
+                mark_alive(connection, name, identity, prefix)
+            except RedisError as exc:
+                log.warning("liveness heartbeat failed: %s", exc)
+
+    thread = threading.Thread(target=beat, name=f"liveness-{name}", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join(timeout=5)
+        with suppress(RedisError):
+            mark_gone(connection, name, prefix)
+
+
+def main() -> None:
+    """`python -m workers.worker --models M --judge J [--burst] [--name N]`."""
+    import typer
+
+    faulthandler.register(signal.SIGUSR1, all_threads=True)  # `kill -USR1`: print stacks
+
+    from service.service_commands import worker
+
+    typer.run(worker)
+
+
+if __name__ == "__main__":  # vLLM starts its engine processes with spawn: keep this guard
+    main()
