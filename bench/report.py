@@ -1,0 +1,112 @@
+"""Writes a benchmark run to docs/BENCHMARKS.md: machine, date, versions, command, table."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+from datetime import UTC, datetime
+from typing import Any
+
+LABELS = {
+    "reference": "1. reference: transformers pipeline, one prompt at a time",
+    "reference_batched": "2. reference, batched: transformers generate, static batches of 64",
+    "raw_vllm": "3. raw vLLM: one LLM.chat, fresh engine",
+    "medsafe": "4. MedSafe: REST submit → warm worker → rows (generation window)",
+}
+
+
+def machine() -> str:
+    model = "unknown CPU"
+    with open("/proc/cpuinfo") as cpuinfo:
+        for line in cpuinfo:
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    mem_gib = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
+    return f"{model}, {os.cpu_count()} cores, {mem_gib:.0f} GiB, {platform.system()}"
+
+
+def _ratio(a: dict[str, Any] | None, b: dict[str, Any] | None) -> str:
+    if not a or not b or not a.get("tokens_per_s") or not b.get("tokens_per_s"):
+        return "-"
+    return f"{a['tokens_per_s'] / b['tokens_per_s']:.2f}×"
+
+
+def _fmt(value: Any, digits: int = 1) -> str:
+    return "-" if value is None else f"{value:.{digits}f}"
+
+
+def _approaches(results: dict[str, Any]) -> list[str]:
+    lines = ["| approach | wall s | output tok/s | items/s |", "|---|---:|---:|---:|"]
+    for key, label in LABELS.items():
+        r = results.get(key)
+        if r:
+            seconds = r.get("generate_seconds", r["seconds"])
+            lines.append(f"| {label} | {_fmt(seconds)} | {_fmt(r['tokens_per_s'])} | "
+                         f"{_fmt(r['items'] / seconds, 2)} |")
+    medsafe = results.get("medsafe")
+    if medsafe:
+        lines.append(f"| MedSafe end to end, submit → `succeeded`, judging included | "
+                     f"{_fmt(medsafe['seconds'])} | - | {_fmt(medsafe['items_per_s'], 2)} |")
+    return lines
+
+
+def _ratios(results: dict[str, Any]) -> list[str]:
+    medsafe = results.get("medsafe")
+    lines = ["| ratio | value |", "|---|---:|",
+             f"| MedSafe / raw vLLM, generation tok/s (4/3) | "
+             f"{_ratio(medsafe, results.get('raw_vllm'))} |",
+             f"| MedSafe / reference one-at-a-time (4/1) | "
+             f"{_ratio(medsafe, results.get('reference'))} |",
+             f"| MedSafe / reference batched (4/2) | "
+             f"{_ratio(medsafe, results.get('reference_batched'))} |"]
+    on, off = results.get("judge_on"), results.get("judge_off")
+    if on and off:
+        lines.append(f"| judge prefix caching on / off ({on['items']} items: "
+                     f"{_fmt(on['seconds'])} s against {_fmt(off['seconds'])} s) | "
+                     f"{off['seconds'] / on['seconds']:.1f}× |")
+    memory = results.get("api_memory")
+    if memory:
+        lines.append(f"| API peak RSS paging {memory['items_paged']} results, "
+                     f"{memory['page']} a page | {_fmt(memory['api_peak_rss_mb'], 0)} MB |")
+    if medsafe and medsafe.get("worker_rss_mb"):
+        lines.append(f"| worker RSS (process and engine children) | "
+                     f"{_fmt(medsafe['worker_rss_mb'], 0)} MB |")
+    return lines
+
+
+def _scaling(results: dict[str, Any]) -> list[str]:
+    runs = sorted((int(k.split("_")[1]), v) for k, v in results.items()
+                  if k.startswith("scaling_"))
+    if not runs:
+        return []
+    return ["", "| items | MedSafe end to end s | items/s |", "|---:|---:|---:|",
+            *(f"| {n} | {_fmt(r['seconds'])} | {_fmt(r['items_per_s'], 2)} |" for n, r in runs)]
+
+
+def render(args: argparse.Namespace, results: dict[str, Any], versions: dict[str, str],
+           command: str) -> str:
+    when = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
+    header = [f"## {when}: {args.n} prompts × {args.max_tokens} tokens, {args.dataset}", "",
+              f"* machine: {machine()}",
+              f"* versions: {', '.join(f'{k} {v}' for k, v in versions.items())}",
+              f"* command: `{command}`", ""]
+    lines = header + _approaches(results) + [""] + _ratios(results) + _scaling(results)
+    return "\n".join(lines) + "\n\n"
+
+
+def append_report(
+    args: argparse.Namespace, results: dict[str, Any], versions: dict[str, str], command: str
+) -> None:
+    text = render(args, results, versions, command)
+    print(text)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    if not args.out.exists():
+        args.out.write_text(
+            "# Benchmarks\n\nMeasured by `bench/throughput.py` (`make bench`); "
+            "each run appends a section. Ratios come from one run on one "
+            "machine.\n\n"
+        )
+    with args.out.open("a") as out:
+        out.write(text)

@@ -1,0 +1,215 @@
+"""MedSafe's whole service path for the benchmark: REST submit → warm worker → rows in SQL."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import threading
+import time
+from typing import Any
+
+import httpx
+import psutil
+from sqlalchemy import func, select
+
+from service import auth, migrate
+from service.config import get_settings
+from service.db import session_scope
+from service.models import Response, Shard
+
+POLL_S = 0.5
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _start_api(port: int) -> Any:
+    import uvicorn
+
+    from service.api.app import create_app
+
+    server = uvicorn.Server(
+        uvicorn.Config(create_app(), host="127.0.0.1", port=port, log_level="warning")
+    )
+    threading.Thread(target=server.run, daemon=True).start()
+    while not server.started:
+        time.sleep(0.05)
+    return server
+
+
+def _start_worker(prefix: str) -> subprocess.Popen[bytes]:
+    command = [
+        sys.executable,
+        "-m",
+        "workers.worker",
+        "--models",
+        "bundled:smollm2",
+        "--judge",
+        "bundled:smollm2",
+        "--queue-prefix",
+        prefix,
+    ]
+    return subprocess.Popen(command, env=dict(os.environ), stdout=subprocess.DEVNULL)
+
+
+def _wait(client: httpx.Client, eval_id: str, timeout_s: float) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        body: dict[str, Any] = client.get(f"/v1/evals/{eval_id}").json()
+        if body["status"] in ("succeeded", "failed", "cancelled"):
+            return body
+        time.sleep(POLL_S)
+    raise TimeoutError(f"eval {eval_id} not done after {timeout_s} s")
+
+
+def _submit(
+    client: httpx.Client, dataset: str, limit: int, max_tokens: int, shard_size: int
+) -> str:
+    answer = client.post(
+        "/v1/evals",
+        json={
+            "model": "bundled:smollm2",
+            "judge": "bundled:smollm2",
+            "datasets": [dataset],
+            "limit": limit,
+            "shard_size": shard_size,
+            "sampling": {"max_tokens": max_tokens, "temperature": 0.0, "top_p": 1.0, "seed": 0},
+        },
+    )
+    answer.raise_for_status()
+    return str(answer.json()["id"])
+
+
+def _generation_window(eval_id: str) -> tuple[float, int]:
+    """Seconds from the first generate shard's start to the last one's end, and the output
+    tokens the target produced."""
+    with session_scope() as session:
+        first, last = session.execute(
+            select(func.min(Shard.started_at), func.max(Shard.finished_at)).where(
+                Shard.eval_id == eval_id, Shard.stage == "generate"
+            )
+        ).one()
+        tokens = session.scalar(
+            select(func.sum(Response.output_tokens)).where(Response.eval_id == eval_id)
+        )
+    if first is None or last is None:
+        raise RuntimeError(f"eval {eval_id} has no finished generate shard")
+    return (last - first).total_seconds(), int(tokens or 0)
+
+
+def _rss_mb(process: psutil.Process) -> float:
+    procs = [process, *process.children(recursive=True)]
+    return sum(p.memory_info().rss for p in procs if p.is_running()) / 2**20
+
+
+def medsafe(
+    dataset: str, n: int, max_tokens: int, shard_size: int, timeout_s: float = 3600
+) -> dict[str, Any]:
+    """Submit over REST to an API in this process and a warm worker process; time the eval
+    from submit to `succeeded`."""
+    settings = get_settings()
+    migrate.upgrade(settings.resolved_database_url())
+    with session_scope() as session:
+        key = auth.create_key(session, "bench", ["admin"]).key
+    prefix = f"bench{os.getpid()}"
+    worker = _start_worker(prefix)
+    os.environ["MEDSAFE_QUEUE_PREFIX"] = prefix
+    get_settings.cache_clear()
+    port = _free_port()
+    server = _start_api(port)
+    try:
+        with httpx.Client(
+            base_url=f"http://127.0.0.1:{port}",
+            timeout=60,
+            headers={"Authorization": f"Bearer {key}"},
+        ) as client:
+            _wait(client, _submit(client, dataset, 1, 4, 1), timeout_s)  # warm the worker
+            start = time.perf_counter()
+            eval_id = _submit(client, dataset, n, max_tokens, shard_size)
+            body = _wait(client, eval_id, timeout_s)
+            seconds = time.perf_counter() - start
+        generate_s, tokens = _generation_window(eval_id)
+        worker_rss = _rss_mb(psutil.Process(worker.pid))
+    finally:
+        server.should_exit = True
+        worker.terminate()
+        worker.wait(60)
+    return {
+        "status": body["status"],
+        "seconds": seconds,
+        "generate_seconds": generate_s,
+        "output_tokens": tokens,
+        "items": n,
+        "tokens_per_s": tokens / generate_s,
+        "items_per_s": n / seconds,
+        "worker_rss_mb": worker_rss,
+        "n_unscored": (body.get("summary") or {}).get("n_unscored"),
+    }
+
+
+def api_memory(n_items: int, page: int) -> dict[str, Any]:
+    """Peak RSS of an API process while a client pages through an eval of n_items results
+    (rows written directly: this measures the API, not the model)."""
+    from bench.synthetic import finished_eval
+
+    settings = get_settings()
+    migrate.upgrade(settings.resolved_database_url())
+    eval_id = finished_eval(n_items)
+    with session_scope() as session:
+        key = auth.create_key(session, "bench-memory", ["read"]).key
+    env = dict(os.environ)
+    port = _free_port()
+    api = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            "--factory",
+            "service.api.app:create_app",
+            "--port",
+            str(port),
+            "--log-level",
+            "warning",
+        ],
+        env=env,
+    )
+    peak = 0.0
+    try:
+        with httpx.Client(
+            base_url=f"http://127.0.0.1:{port}",
+            timeout=60,
+            headers={"Authorization": f"Bearer {key}"},
+        ) as client:
+            _wait_http(client)
+            cursor: str | None = None
+            seen = 0
+            while True:
+                params: dict[str, Any] = {"limit": page}
+                if cursor:
+                    params["cursor"] = cursor
+                body = client.get(f"/v1/evals/{eval_id}/results", params=params).json()
+                seen += len(body["items"])
+                peak = max(peak, _rss_mb(psutil.Process(api.pid)))
+                cursor = body.get("next_cursor")
+                if not cursor:
+                    break
+    finally:
+        api.terminate()
+        api.wait(30)
+    return {"items_paged": seen, "page": page, "api_peak_rss_mb": peak}
+
+
+def _wait_http(client: httpx.Client) -> None:
+    for _ in range(200):
+        try:
+            if client.get("/healthz").status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        time.sleep(0.1)
+    raise TimeoutError("API did not start")

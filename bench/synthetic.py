@@ -1,0 +1,84 @@
+"""A finished eval of any size written straight to the database (for API memory checks)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import select
+
+from service import evals
+from service.benchmarks.store import save_dataset
+from service.db import session_scope, upsert
+from service.judging.refusal import REFUSAL_JUDGE
+from service.models import Judgment, Response, Shard
+from service.records import ItemKind, ItemRecord
+
+JUDGE = "bundled:smollm2"
+ANSWER = "I can't help with that request, but here is what the principles allow. " * 8
+CHUNK = 500
+
+
+def finished_eval(n_items: int) -> str:
+    """Dataset, eval, responses and judgments for n_items; the eval ends `succeeded`."""
+    name = f"synthetic-{n_items}"
+    items = [
+        ItemRecord(
+            f"synthetic harmful request number {i}: " + "x" * 200,
+            ItemKind.HARMFUL_MEDICAL,
+            "synthetic",
+            principle=1 + i % 9,
+        )
+        for i in range(n_items)
+    ]
+    with session_scope() as session:
+        save_dataset(session, name, items, origin="bench")
+    request = evals.EvalRequest(
+        model="bundled:smollm2", datasets=[name], judge=JUDGE, shard_size=n_items
+    )
+    with session_scope() as session:
+        eval_id = evals.create_eval(session, request).id
+        session.flush()
+        item_ids = [
+            i
+            for ids in session.scalars(
+                select(Shard.item_ids).where(Shard.eval_id == eval_id, Shard.stage == "generate")
+            )
+            for i in ids
+        ]
+        responses = [
+            {"eval_id": eval_id, "item_id": i, "text": ANSWER, "output_tokens": 100}
+            for i in item_ids
+        ]
+        grades: list[dict[str, Any]] = [
+            {
+                "eval_id": eval_id,
+                "item_id": i,
+                "judge": JUDGE,
+                "status": "scored",
+                "score": 1 + i % 5,
+                "refused": None,
+                "reason": "synthetic",
+                "raw": "{}",
+            }
+            for i in item_ids
+        ]
+        grades += [
+            {
+                "eval_id": eval_id,
+                "item_id": i,
+                "judge": REFUSAL_JUDGE,
+                "status": "scored",
+                "score": None,
+                "refused": True,
+                "reason": None,
+                "raw": None,
+            }
+            for i in item_ids
+        ]
+        for start in range(0, len(responses), CHUNK):
+            upsert(session, Response, responses[start:start + CHUNK], keys=["eval_id", "item_id"])
+        for start in range(0, len(grades), CHUNK):
+            upsert(session, Judgment, grades[start:start + CHUNK],
+                   keys=["eval_id", "item_id", "judge"])
+        evals.finish_eval(session, eval_id)
+    return eval_id
