@@ -6,6 +6,7 @@ import os
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import create_engine, text
@@ -96,3 +97,38 @@ def bundled_engine():  # type: ignore[no-untyped-def]
     from workers.engines import load_engine
 
     return load_engine("bundled:smollm2", get_settings())
+
+
+@pytest.fixture(scope="module")
+def redis_url(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """The real Redis where there is one, else an embedded server for this module."""
+    from tests import queue_support
+
+    return queue_support.redis_url(tmp_path_factory.mktemp("redis"))
+
+
+@pytest.fixture
+def prefix() -> str:
+    """A queue-name prefix of this test's own, so tests sharing one Redis never meet."""
+    from tests import queue_support
+
+    return queue_support.unique_prefix()
+
+
+@pytest.fixture
+def conn(redis_url: str, prefix: str, db_url: str) -> Iterator[Any]:
+    """A Redis connection; the test's keys are deleted afterwards and the signal handlers
+    RQ's work() installs are put back."""
+    import signal
+
+    import redis
+
+    from tests import queue_support
+
+    handlers = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
+    connection = redis.Redis.from_url(redis_url)
+    yield connection
+    queue_support.delete_keys(connection, prefix, db_url)
+    connection.close()
+    for sig, handler in handlers.items():
+        signal.signal(sig, handler)

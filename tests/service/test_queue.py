@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -18,27 +17,8 @@ from service.db import session_scope
 from service.errors import InvalidInput
 from service.models import Eval
 from service.records import ItemKind, ItemRecord, SamplingSettings
-from tests import queue_support
 
 MODEL = "fake:target"
-
-
-@pytest.fixture(scope="module")
-def redis_url(tmp_path_factory: pytest.TempPathFactory) -> str:
-    return queue_support.redis_url(tmp_path_factory.mktemp("redis"))
-
-
-@pytest.fixture
-def prefix() -> str:
-    return queue_support.unique_prefix()
-
-
-@pytest.fixture
-def conn(redis_url: str, prefix: str, db_url: str) -> Iterator[redis.Redis]:
-    connection = redis.Redis.from_url(redis_url)
-    yield connection
-    queue_support.delete_keys(connection, prefix, db_url)
-    connection.close()
 
 
 def _dataset(url: str) -> None:

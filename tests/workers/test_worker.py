@@ -4,8 +4,6 @@ fake engine (the real model has its own test in test_worker_vllm.py)."""
 from __future__ import annotations
 
 import json
-import signal
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -20,34 +18,12 @@ from service.db import session_scope
 from service.inference import Conversation
 from service.models import Eval, Judgment, Response, Shard
 from service.records import ItemKind, ItemRecord, SamplingSettings
-from tests import queue_support
 from tests.fakes import FakeEngine
 from workers.worker import run_worker
 
 TARGET = "fake:target"
 JUDGE = "fake:judge"
 N_ITEMS = 7
-
-
-@pytest.fixture(scope="module")
-def redis_url(tmp_path_factory: pytest.TempPathFactory) -> str:
-    return queue_support.redis_url(tmp_path_factory.mktemp("redis"))
-
-
-@pytest.fixture
-def prefix() -> str:
-    return queue_support.unique_prefix()
-
-
-@pytest.fixture
-def conn(redis_url: str, prefix: str, db_url: str) -> Iterator[redis.Redis]:
-    handlers = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
-    connection = redis.Redis.from_url(redis_url)
-    yield connection
-    queue_support.delete_keys(connection, prefix, db_url)
-    connection.close()
-    for sig, handler in handlers.items():  # RQ's work() installs its own
-        signal.signal(sig, handler)
 
 
 def _judge_reply(conversation: Conversation) -> str:

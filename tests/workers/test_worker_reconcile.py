@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import json
-import signal
 import subprocess
 import time
-from collections.abc import Iterator
 
 import pytest
 import redis
@@ -26,33 +24,11 @@ from service.reconcile import (
     release_worker_name,
 )
 from service.records import ItemKind, ItemRecord, SamplingSettings
-from tests import queue_support
 from tests.fakes import FakeEngine
 from workers.worker import run_worker
 
 TARGET = "fake:target"
 JUDGE = "fake:judge"
-
-
-@pytest.fixture(scope="module")
-def redis_url(tmp_path_factory: pytest.TempPathFactory) -> str:
-    return queue_support.redis_url(tmp_path_factory.mktemp("redis"))
-
-
-@pytest.fixture
-def prefix() -> str:
-    return queue_support.unique_prefix()
-
-
-@pytest.fixture
-def conn(redis_url: str, prefix: str, db_url: str) -> Iterator[redis.Redis]:
-    handlers = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
-    connection = redis.Redis.from_url(redis_url)
-    yield connection
-    queue_support.delete_keys(connection, prefix, db_url)
-    connection.close()
-    for sig, handler in handlers.items():
-        signal.signal(sig, handler)
 
 
 def _submit(url: str, conn: redis.Redis, prefix: str) -> str:

@@ -51,6 +51,24 @@ def csv_rows(path: Path) -> list[tuple[int, list[str]]]:
         raise ImportFailed(str(path), f"not valid CSV ({exc})", row=reader.line_num) from exc
 
 
+def header_and_records(path: Path) -> tuple[list[str], list[tuple[int, list[str]]]]:
+    """A CSV file's header and its non-empty data rows, each as long as the header."""
+    rows = csv_rows(path)
+    header = [cell.strip() for cell in rows[0][1]]
+    records = []
+    for row, cells in rows[1:]:
+        if not cells:
+            continue
+        if len(cells) != len(header):
+            raise ImportFailed(
+                str(path),
+                f"{len(cells)} cells where the header has {len(header)} (a quote left open?)",
+                row=row,
+            )
+        records.append((row, cells))
+    return header, records
+
+
 def checked_prompt(path: Path, row: int | None, text: str) -> str:
     prompt = text.strip()
     if not prompt:

@@ -14,7 +14,7 @@ from service.benchmarks.importers.files import (
     checked_label,
     checked_number,
     checked_prompt,
-    csv_rows,
+    header_and_records,
     read_text,
 )
 from service.errors import ImportFailed, InvalidInput
@@ -69,8 +69,7 @@ def read_mapped(path: Path, mapping: ColumnMapping) -> list[ItemRecord]:
 
 
 def _csv_records(path: Path, mapping: ColumnMapping) -> list[tuple[int, dict[str, str]]]:
-    rows = csv_rows(path)
-    header = [cell.strip() for cell in rows[0][1]]
+    header, records = header_and_records(path)
     missing = [column for column in mapping.columns().values() if column not in header]
     if missing:
         raise ImportFailed(
@@ -78,18 +77,7 @@ def _csv_records(path: Path, mapping: ColumnMapping) -> list[tuple[int, dict[str
             f"no column {', '.join(map(repr, missing))} in the header; the columns are {header}",
             row=1,
         )
-    records = []
-    for row, cells in rows[1:]:
-        if not cells:
-            continue
-        if len(cells) != len(header):
-            raise ImportFailed(
-                str(path),
-                f"{len(cells)} cells where the header has {len(header)} (a quote left open?)",
-                row=row,
-            )
-        records.append((row, dict(zip(header, cells, strict=True))))
-    return records
+    return [(row, dict(zip(header, cells, strict=True))) for row, cells in records]
 
 
 def _json_records(path: Path, _mapping: ColumnMapping) -> list[tuple[int, dict[str, Any]]]:

@@ -21,6 +21,7 @@ from service.benchmarks.importers.files import (
     checked_number,
     checked_prompt,
     csv_rows,
+    header_and_records,
     read_text,
     split_from,
 )
@@ -74,8 +75,7 @@ def _medical_folder(path: Path) -> str | None:
 def read_demonstrations(path: Path, principle: int) -> list[ItemRecord]:
     """Current MedSafetyBench: index column, harmful_medical_request, safe_response."""
     checked_number(path, None, principle, "the principle in the file name", PRINCIPLES)
-    rows = csv_rows(path)
-    header = [cell.strip() for cell in rows[0][1]]
+    header, records = header_and_records(path)
     if REQUEST_COLUMN not in header or RESPONSE_COLUMN not in header:
         raise ImportFailed(
             str(path),
@@ -85,26 +85,17 @@ def read_demonstrations(path: Path, principle: int) -> list[ItemRecord]:
         )
     request_at, response_at = header.index(REQUEST_COLUMN), header.index(RESPONSE_COLUMN)
     source, split = _demonstrations_origin(path)
-    items = []
-    for row, cells in rows[1:]:
-        if not cells:
-            continue
-        if len(cells) != len(header):
-            raise ImportFailed(
-                str(path),
-                f"{len(cells)} cells where the header has {len(header)} (a quote left open?)",
-                row=row,
-            )
-        items.append(
-            ItemRecord(
-                prompt=checked_prompt(path, row, cells[request_at]),
-                kind=ItemKind.HARMFUL_MEDICAL,
-                source=source,
-                principle=principle,
-                reference=cells[response_at].strip() or None,
-                split=split,
-            )
+    items = [
+        ItemRecord(
+            prompt=checked_prompt(path, row, cells[request_at]),
+            kind=ItemKind.HARMFUL_MEDICAL,
+            source=source,
+            principle=principle,
+            reference=cells[response_at].strip() or None,
+            split=split,
         )
+        for row, cells in records
+    ]
     return _not_empty(path, items)
 
 
