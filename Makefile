@@ -8,7 +8,7 @@ BIN    := $(VENV)/bin
 TORCH_CPU_INDEX ?= https://download.pytorch.org/whl/cpu
 STAMP  := $(VENV)/.installed
 
-.PHONY: install demo test lint format bench clean
+.PHONY: install demo test lint format bench bench-quick clean
 
 install: $(STAMP)
 
@@ -42,6 +42,14 @@ lint: $(STAMP)
 format: $(STAMP)
 	$(BIN)/ruff format service workers tests bench
 	$(BIN)/ruff check --fix service workers tests bench
+
+# Throughput against the published approach and raw vLLM; appends to docs/BENCHMARKS.md.
+BENCH_ARGS ?=
+bench: $(STAMP)
+	$(BIN)/python -m bench.throughput $(BENCH_ARGS)
+
+bench-quick: $(STAMP)
+	$(BIN)/python -m bench.throughput --quick $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

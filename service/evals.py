@@ -194,3 +194,17 @@ def cancel_eval(session: Session, eval_id: str) -> Eval:
             Shard.eval_id == eval_id, Shard.status.in_(("queued", "running")))):
         shard.status = "cancelled"
     return evaluation
+
+
+def get_shard(session: Session, eval_id: str, stage: str, index: int) -> Shard:
+    return session.scalars(select(Shard).where(
+        Shard.eval_id == eval_id, Shard.stage == stage, Shard.index == index)).one()
+
+
+def fail_shard(session: Session, eval_id: str, stage: str, index: int, error: str) -> None:
+    """Record a shard's final failure and fail its eval, so nothing is left `running`."""
+    shard = get_shard(session, eval_id, stage, index)
+    shard.status = "failed"
+    shard.error = error
+    shard.finished_at = datetime.now(UTC)
+    mark_failed(session, eval_id, f"{stage} shard {index}: {error}")

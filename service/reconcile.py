@@ -23,7 +23,6 @@ import os
 import socket
 import uuid
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from enum import StrEnum
 from pathlib import Path
 from typing import Any, cast
@@ -275,11 +274,7 @@ def _attempts_if_open(db_url: str | None, shard: OpenShard) -> int | None:
 
 def _give_up(db_url: str | None, shard: OpenShard, error: str) -> None:
     with session_scope(db_url) as session:
-        row = session.scalars(select(Shard).where(
-            Shard.eval_id == shard.eval_id, Shard.stage == shard.stage,
-            Shard.index == shard.index)).one()
-        row.status, row.error, row.finished_at = "failed", error, datetime.now(UTC)
-        evals.mark_failed(session, shard.eval_id, f"{shard.stage} shard {shard.index}: {error}")
+        evals.fail_shard(session, shard.eval_id, shard.stage, shard.index, error)
     log.error("eval %s failed: %s shard %s %s", shard.eval_id, shard.stage, shard.index, error)
 
 

@@ -99,8 +99,7 @@ def _start(session: Session, eval_id: str, stage: str, index: int,
     """Mark the shard running; None when there is nothing to do: the eval ended (cancelled,
     failed) or the shard already succeeded (a duplicate delivery or a late retry)."""
     evaluation = evals.mark_running(session, eval_id)
-    shard = session.scalars(select(Shard).where(
-        Shard.eval_id == eval_id, Shard.stage == stage, Shard.index == index)).one()
+    shard = evals.get_shard(session, eval_id, stage, index)
     if evaluation.status in evals.TERMINAL or shard.status == "succeeded":
         return None
     shard.status = "running"
@@ -119,8 +118,7 @@ def _lock_eval(session: Session, eval_id: str) -> Eval:
 
 
 def _finish(session: Session, eval_id: str, stage: str, index: int) -> None:
-    shard = session.scalars(select(Shard).where(
-        Shard.eval_id == eval_id, Shard.stage == stage, Shard.index == index)).one()
+    shard = evals.get_shard(session, eval_id, stage, index)
     shard.status = "succeeded"
     shard.error = None
     shard.finished_at = datetime.now(UTC)
@@ -137,8 +135,7 @@ def note_shard_retry(eval_id: str, stage: str, index: int, error: str,
                      db_url: str | None = None) -> None:
     """A failed attempt that will be retried: the shard waits again, with the error noted."""
     with session_scope(db_url) as session:
-        shard = session.scalars(select(Shard).where(
-            Shard.eval_id == eval_id, Shard.stage == stage, Shard.index == index)).one()
+        shard = evals.get_shard(session, eval_id, stage, index)
         if shard.status == "running":
             shard.status = "queued"
         shard.error = f"attempt {shard.attempts} failed: {error}"
@@ -148,12 +145,7 @@ def mark_shard_failed(eval_id: str, stage: str, index: int, error: str,
                       db_url: str | None = None) -> None:
     """Record a shard's failure and fail its eval, so nothing is left `running`."""
     with session_scope(db_url) as session:
-        shard = session.scalars(select(Shard).where(
-            Shard.eval_id == eval_id, Shard.stage == stage, Shard.index == index)).one()
-        shard.status = "failed"
-        shard.error = error
-        shard.finished_at = datetime.now(UTC)
-        evals.mark_failed(session, eval_id, f"{stage} shard {index}: {error}")
+        evals.fail_shard(session, eval_id, stage, index, error)
 
 
 def _all_done(session: Session, eval_id: str) -> bool:
