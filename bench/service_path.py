@@ -14,7 +14,7 @@ import httpx
 import psutil
 from sqlalchemy import func, select
 
-from service import auth, migrate
+from service import auth, migrate, queue
 from service.config import get_settings
 from service.db import session_scope
 from service.models import Response, Shard
@@ -42,7 +42,7 @@ def _start_api(port: int) -> Any:
     return server
 
 
-def _start_worker(prefix: str) -> subprocess.Popen[bytes]:
+def _start_worker(prefix: str, redis_url: str) -> subprocess.Popen[bytes]:
     command = [
         sys.executable,
         "-m",
@@ -54,7 +54,8 @@ def _start_worker(prefix: str) -> subprocess.Popen[bytes]:
         "--queue-prefix",
         prefix,
     ]
-    return subprocess.Popen(command, env=dict(os.environ), stdout=subprocess.DEVNULL)
+    env = {**os.environ, "MEDSAFE_REDIS_URL": redis_url}
+    return subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL)
 
 
 def _wait(client: httpx.Client, eval_id: str, timeout_s: float) -> dict[str, Any]:
@@ -117,7 +118,10 @@ def medsafe(
     with session_scope() as session:
         key = auth.create_key(session, "bench", ["admin"]).key
     prefix = f"bench{os.getpid()}"
-    worker = _start_worker(prefix)
+    # The worker gets the Redis this process uses: the embedded server is started here first,
+    # and named to the worker explicitly (two processes starting it at once may start two).
+    redis_url = settings.redis_url or queue.embedded_redis_url(settings)
+    worker = _start_worker(prefix, redis_url)
     os.environ["MEDSAFE_QUEUE_PREFIX"] = prefix
     get_settings.cache_clear()
     port = _free_port()
