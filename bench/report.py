@@ -68,10 +68,11 @@ def _ratios(results: dict[str, Any]) -> list[str]:
                      f"{off['seconds'] / on['seconds']:.1f}× |")
     memory = results.get("api_memory")
     if memory:
-        lines.append(f"| API peak RSS paging {memory['items_paged']} results, "
+        lines.append(f"| API peak memory (PSS) paging {memory['items_paged']} results, "
                      f"{memory['page']} a page | {_fmt(memory['api_peak_rss_mb'], 0)} MB |")
     if medsafe and medsafe.get("worker_rss_mb"):
-        lines.append(f"| worker RSS (process and engine children) | "
+        lines.append("| worker memory: PSS of the process and its engine children, KV cache "
+                     f"included | "
                      f"{_fmt(medsafe['worker_rss_mb'], 0)} MB |")
     return lines
 

@@ -104,8 +104,10 @@ def _generation_window(eval_id: str) -> tuple[float, int]:
 
 
 def _rss_mb(process: psutil.Process) -> float:
+    """Memory of a process and its children in MB: the sum of their proportional set sizes
+    (shared pages such as libtorch counted once across them, not once per process)."""
     procs = [process, *process.children(recursive=True)]
-    return sum(p.memory_info().rss for p in procs if p.is_running()) / 2**20
+    return sum(p.memory_full_info().pss for p in procs if p.is_running()) / 2**20
 
 
 def medsafe(
