@@ -58,6 +58,11 @@ def _start_worker(prefix: str, redis_url: str) -> subprocess.Popen[bytes]:
     return subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL)
 
 
+def _client(port: int, key: str) -> httpx.Client:
+    return httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=60,
+                        headers={"Authorization": f"Bearer {key}"})
+
+
 def _wait(client: httpx.Client, eval_id: str, timeout_s: float) -> dict[str, Any]:
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
@@ -129,11 +134,7 @@ def medsafe(
     port = _free_port()
     server = _start_api(port)
     try:
-        with httpx.Client(
-            base_url=f"http://127.0.0.1:{port}",
-            timeout=60,
-            headers={"Authorization": f"Bearer {key}"},
-        ) as client:
+        with _client(port, key) as client:
             _wait(client, _submit(client, dataset, 1, 4, 1), timeout_s)  # warm the worker
             start = time.perf_counter()
             eval_id = _submit(client, dataset, n, max_tokens, shard_size)
@@ -186,11 +187,7 @@ def api_memory(n_items: int, page: int) -> dict[str, Any]:
     )
     peak = 0.0
     try:
-        with httpx.Client(
-            base_url=f"http://127.0.0.1:{port}",
-            timeout=60,
-            headers={"Authorization": f"Bearer {key}"},
-        ) as client:
+        with _client(port, key) as client:
             _wait_http(client)
             cursor: str | None = None
             seen = 0

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import re
 from pathlib import Path
+from typing import Any
 
 from service.errors import ImportFailed
 
@@ -67,6 +69,19 @@ def header_and_records(path: Path) -> tuple[list[str], list[tuple[int, list[str]
             )
         records.append((row, cells))
     return header, records
+
+
+def json_list(path: Path) -> list[Any]:
+    """A JSON file's top-level list (of records), or ImportFailed saying what is wrong."""
+    try:
+        content = json.loads(read_text(path))
+    except json.JSONDecodeError as exc:
+        raise ImportFailed(
+            str(path), f"not valid JSON ({exc.msg}, line {exc.lineno})", row=exc.lineno
+        ) from exc
+    if not isinstance(content, list):
+        raise ImportFailed(str(path), "expected a JSON list of objects")
+    return content
 
 
 def checked_prompt(path: Path, row: int | None, text: str) -> str:

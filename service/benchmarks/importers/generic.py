@@ -15,6 +15,7 @@ from service.benchmarks.importers.files import (
     checked_number,
     checked_prompt,
     header_and_records,
+    json_list,
     read_text,
 )
 from service.errors import ImportFailed, InvalidInput
@@ -81,14 +82,7 @@ def _csv_records(path: Path, mapping: ColumnMapping) -> list[tuple[int, dict[str
 
 
 def _json_records(path: Path, _mapping: ColumnMapping) -> list[tuple[int, dict[str, Any]]]:
-    try:
-        content = json.loads(read_text(path))
-    except json.JSONDecodeError as exc:
-        raise ImportFailed(
-            str(path), f"not valid JSON ({exc.msg}, line {exc.lineno})", row=exc.lineno
-        ) from exc
-    if not isinstance(content, list):
-        raise ImportFailed(str(path), "expected a JSON list of objects")
+    content = json_list(path)
     return [(row, _object(path, row, value)) for row, value in enumerate(content, start=1)]
 
 

@@ -3,7 +3,6 @@ mixes) and HEx-PHI. Each takes one file and returns its items or raises ImportFa
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from dataclasses import replace
 from functools import partial
@@ -22,6 +21,7 @@ from service.benchmarks.importers.files import (
     checked_prompt,
     csv_rows,
     header_and_records,
+    json_list,
     read_text,
     split_from,
 )
@@ -178,7 +178,7 @@ def read_mix(path: Path) -> list[ItemRecord]:
     """A fine-tuning mix: a JSON list of {"instruction", "input", "output"} objects."""
     folder = path.parent.name
     source = MIX_PREFIX + folder
-    records = _json_list(path)
+    records = json_list(path)
     items = []
     for row, record in enumerate(records, start=1):
         instruction, extra, output = _mix_fields(path, row, record)
@@ -195,18 +195,6 @@ def read_mix(path: Path) -> list[ItemRecord]:
             )
         )
     return _not_empty(path, items)
-
-
-def _json_list(path: Path) -> list[Any]:
-    try:
-        content = json.loads(read_text(path))
-    except json.JSONDecodeError as exc:
-        raise ImportFailed(
-            str(path), f"not valid JSON ({exc.msg}, line {exc.lineno})", row=exc.lineno
-        ) from exc
-    if not isinstance(content, list):
-        raise ImportFailed(str(path), "expected a JSON list of objects")
-    return content
 
 
 def _mix_fields(path: Path, row: int, record: Any) -> tuple[str, str, str]:
