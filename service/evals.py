@@ -95,9 +95,10 @@ def select_items(
     ).all()
     if limit is None or limit >= len(rows):
         return [row.id for row in rows]
-    strata: dict[str, list[int]] = defaultdict(list)
+    # Principle strata come first in each round, so a limit of 9 already covers all nine.
+    strata: dict[tuple[int, int, str], list[int]] = defaultdict(list)
     for row in rows:
-        strata[f"{row.kind}:{row.principle}"].append(row.id)
+        strata[(row.principle is None, row.principle or 0, row.kind)].append(row.id)
     rng = np.random.default_rng(seed)
     queues = [list(rng.permutation(ids)) for _, ids in sorted(strata.items())]
     chosen: list[int] = []

@@ -79,3 +79,18 @@ def test_invalid_requests_write_nothing(db_url: str, overrides: dict[str, object
 def test_unknown_dataset_is_not_found(db_url: str) -> None:
     with pytest.raises(NotFound), session_scope(db_url) as session:
         evals.create_eval(session, _request(datasets=["nope"]))
+
+
+def test_a_limit_of_nine_covers_every_principle_before_other_strata(db_url: str) -> None:
+    _dataset(db_url)
+    extra = [ItemRecord(f"benign {i}", ItemKind.BENIGN_MEDICAL, "test") for i in range(5)]
+    extra += [ItemRecord(f"general {i}", ItemKind.HARMFUL_GENERAL, "test") for i in range(5)]
+    with session_scope(db_url) as session:
+        save_dataset(session, "mixed", extra, origin="test")
+        dataset_ids = list(session.scalars(select(Item.dataset_id).distinct()))
+        chosen = evals.select_items(session, dataset_ids, 9, seed=0)
+        principles = sorted(session.scalars(select(Item.principle).where(Item.id.in_(chosen))))
+        eleven = evals.select_items(session, dataset_ids, 11, seed=0)
+        kinds = set(session.scalars(select(Item.kind).where(Item.id.in_(eleven))))
+    assert principles == list(range(1, 10))
+    assert kinds == {"harmful_medical", "benign_medical", "harmful_general"}
