@@ -8,6 +8,7 @@ import platform
 from datetime import UTC, datetime
 from typing import Any
 
+BENCH_OWN_SETTINGS = {"MEDSAFE_DATA_DIR", "MEDSAFE_DATABASE_URL", "MEDSAFE_QUEUE_PREFIX"}
 LABELS = {
     "reference": "1. reference: transformers pipeline, one prompt at a time",
     "reference_batched": "2. reference, batched: transformers generate, static batches of 64",
@@ -89,6 +90,10 @@ def _scaling(results: dict[str, Any]) -> list[str]:
 def render(args: argparse.Namespace, results: dict[str, Any], versions: dict[str, str],
            command: str) -> str:
     when = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
+    # The bench sets its own data dir and database; other MEDSAFE_ settings change results.
+    overrides = " ".join(f"{k}={v}" for k, v in sorted(os.environ.items())
+                         if k.startswith("MEDSAFE_") and k not in BENCH_OWN_SETTINGS)
+    command = f"{overrides} {command}".strip()
     header = [f"## {when}: {args.n} prompts × {args.max_tokens} tokens, {args.dataset}", "",
               f"* machine: {machine()}",
               f"* versions: {', '.join(f'{k} {v}' for k, v in versions.items())}",

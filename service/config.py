@@ -44,6 +44,9 @@ class Settings(BaseSettings):
     max_model_len: int = 4096
     gpu_memory_utilization: float = 0.85
     tensor_parallel_size: int = 1
+    # KV cache the CPU build of vLLM reserves, in GiB (unless VLLM_CPU_KVCACHE_SPACE is set):
+    # most of a CPU worker's memory. 2 GiB holds ~90k tokens of the bundled model.
+    cpu_kv_cache_gib: float = 2.0
     # Judging reuses the rubric's KV cache across items; off only to measure what it saves.
     prefix_caching: bool = True
 

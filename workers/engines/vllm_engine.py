@@ -20,9 +20,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-# KV cache for the CPU build when VLLM_CPU_KVCACHE_SPACE is unset. Without it vLLM reserves
-# gpu_memory_utilization of the machine's RAM, which fails on a busy 24 GiB box.
-DEFAULT_CPU_KV_CACHE_GIB = 2
 BF16_CPU_FLAGS = frozenset({"avx512_bf16", "amx_bf16"})
 
 
@@ -68,7 +65,8 @@ def engine_kwargs(
     if not on_cpu:
         kwargs["gpu_memory_utilization"] = settings.gpu_memory_utilization
     elif not os.environ.get("VLLM_CPU_KVCACHE_SPACE"):
-        kwargs["kv_cache_memory_bytes"] = DEFAULT_CPU_KV_CACHE_GIB * 2**30
+        # Without a size vLLM reserves gpu_memory_utilization of the machine's RAM.
+        kwargs["kv_cache_memory_bytes"] = int(settings.cpu_kv_cache_gib * 2**30)
     return kwargs
 
 

@@ -8,7 +8,6 @@ import pytest
 
 from service.config import Settings
 from workers.engines.vllm_engine import (
-    DEFAULT_CPU_KV_CACHE_GIB,
     cpu_flags,
     engine_kwargs,
     resolve_dtype,
@@ -61,8 +60,16 @@ def test_cpu_kwargs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
         "disable_any_whitespace": True,
     }
     assert kwargs["enforce_eager"] is True
-    assert kwargs["kv_cache_memory_bytes"] == DEFAULT_CPU_KV_CACHE_GIB * 2**30
+    assert kwargs["kv_cache_memory_bytes"] == 2 * 2**30
     assert "gpu_memory_utilization" not in kwargs
+
+
+def test_cpu_kv_cache_size_is_a_setting(tmp_path: Path) -> None:
+    settings = Settings(model_cache_dir=tmp_path, cpu_kv_cache_gib=0.5)
+
+    kwargs = engine_kwargs("m", settings, on_cpu=True, flags=AVX2)
+
+    assert kwargs["kv_cache_memory_bytes"] == 2**29
 
 
 def test_cpu_kv_cache_env_is_left_to_vllm(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
