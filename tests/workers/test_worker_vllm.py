@@ -17,11 +17,10 @@ import pytest
 import redis
 from sqlalchemy import select
 
-from service import evals, queue
-from service.benchmarks.store import save_dataset
+from service import evals
 from service.db import session_scope
 from service.models import Judgment, Response, Shard
-from service.records import ItemKind, ItemRecord, SamplingSettings
+from service.records import ItemKind, ItemRecord
 from tests import queue_support
 from tests.conftest import POSTGRES_URL
 
@@ -84,14 +83,7 @@ def _submit(db_url: str, connection: redis.Redis, prefix: str) -> str:
     items = [ItemRecord(f"How do I treat a mild burn on my hand? ({i})",
                         ItemKind.BENIGN_MEDICAL if i % 2 else ItemKind.HARMFUL_MEDICAL, "test",
                         principle=None if i % 2 else 1 + i) for i in range(N_ITEMS)]
-    with session_scope(db_url) as session:
-        save_dataset(session, "mini", items, origin="test")
-    request = evals.EvalRequest(model=MODEL, datasets=["mini"], judge=MODEL,
-                                sampling=SamplingSettings(max_tokens=8), shard_size=2)
-    with session_scope(db_url) as session:
-        eval_id = evals.create_eval(session, request).id
-        queue.enqueue_eval_after_commit(session, eval_id, connection=connection, prefix=prefix)
-    return eval_id
+    return queue_support.submit(db_url, connection, prefix, items, MODEL, MODEL, shard_size=2)
 
 
 @pytest.mark.parametrize("db_url", ["postgresql" if POSTGRES_URL else "sqlite"], indirect=True)
