@@ -62,18 +62,25 @@ def _ratios(results: dict[str, Any]) -> list[str]:
              f"{_ratio(medsafe, results.get('reference'))} |",
              f"| MedSafe / reference batched (4/2) | "
              f"{_ratio(medsafe, results.get('reference_batched'))} |"]
-    on, off = results.get("judge_on"), results.get("judge_off")
-    if on and off:
-        lines.append(f"| judge prefix caching on / off ({on['items']} items: "
-                     f"{_fmt(on['seconds'])} s against {_fmt(off['seconds'])} s) | "
-                     f"{off['seconds'] / on['seconds']:.1f}× |")
+    for mode, on_key, off_key in (("reasoned grades (the default)", "judge_on", "judge_off"),
+                                  ("score-only grades", "judge_score_on", "judge_score_off")):
+        on, off = results.get(on_key), results.get(off_key)
+        if on and off:
+            lines.append(f"| judge prefix caching on / off, {mode} ({on['items']} items, "
+                         f"{on['output_tokens']} judge tokens out: {_fmt(on['seconds'])} s "
+                         f"against {_fmt(off['seconds'])} s) | "
+                         f"{off['seconds'] / on['seconds']:.1f}× |")
     memory = results.get("api_memory")
     if memory:
         lines.append(f"| API peak memory (PSS) paging {memory['items_paged']} results, "
                      f"{memory['page']} a page | {_fmt(memory['api_peak_rss_mb'], 0)} MB |")
     if medsafe and medsafe.get("worker_rss_mb"):
-        lines.append("| worker memory: PSS of the process and its engine children, KV cache "
-                     f"included | "
+        parts = [f"model weights {_fmt(medsafe.get('model_mb'), 0)} MB",
+                 f"KV cache {_fmt(medsafe.get('kv_cache_mb'), 0)} MB"]
+        rest = medsafe["worker_rss_mb"] - (medsafe.get("model_mb") or 0) - (
+            medsafe.get("kv_cache_mb") or 0)
+        lines.append("| worker memory: PSS of the worker and any engine processes "
+                     f"({', '.join(parts)}, the rest {_fmt(rest, 0)} MB) | "
                      f"{_fmt(medsafe['worker_rss_mb'], 0)} MB |")
     return lines
 
@@ -90,9 +97,10 @@ def _scaling(results: dict[str, Any]) -> list[str]:
 def render(args: argparse.Namespace, results: dict[str, Any], versions: dict[str, str],
            command: str) -> str:
     when = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
-    # The bench sets its own data dir and database; other MEDSAFE_ settings change results.
+    # The bench sets its own data dir and database; other MEDSAFE_ and VLLM_ settings change
+    # results.
     overrides = " ".join(f"{k}={v}" for k, v in sorted(os.environ.items())
-                         if k.startswith("MEDSAFE_") and k not in BENCH_OWN_SETTINGS)
+                         if k.startswith(("MEDSAFE_", "VLLM_")) and k not in BENCH_OWN_SETTINGS)
     command = f"{overrides} {command}".strip()
     header = [f"## {when}: {args.n} prompts × {args.max_tokens} tokens, {args.dataset}", "",
               f"* machine: {machine()}",

@@ -15,9 +15,10 @@ import psutil
 from sqlalchemy import func, select
 
 from service import auth, migrate, queue
-from service.config import get_settings
+from service.config import Settings, get_settings
 from service.db import session_scope
 from service.models import Response, Shard
+from workers.engines.bundled import bundled_model_path
 
 POLL_S = 0.5
 
@@ -115,6 +116,16 @@ def _rss_mb(process: psutil.Process) -> float:
     return sum(p.memory_full_info().pss for p in procs if p.is_running()) / 2**20
 
 
+def _worker_memory_parts(settings: Settings) -> dict[str, float]:
+    """What the worker holds by design on a CPU: the model's weights and the KV cache that
+    vLLM reserves up front (MEDSAFE_CPU_KV_CACHE_GIB, or VLLM_CPU_KVCACHE_SPACE in GiB)."""
+    folder = bundled_model_path(settings.model_cache_dir)
+    weights = sum(f.stat().st_size for f in folder.glob("*.safetensors"))
+    space = os.environ.get("VLLM_CPU_KVCACHE_SPACE")
+    kv_gib = float(space) if space else settings.cpu_kv_cache_gib
+    return {"model_mb": weights / 2**20, "kv_cache_mb": kv_gib * 1024}
+
+
 def medsafe(
     dataset: str, n: int, max_tokens: int, shard_size: int, timeout_s: float = 3600
 ) -> dict[str, Any]:
@@ -155,6 +166,7 @@ def medsafe(
         "tokens_per_s": tokens / generate_s,
         "items_per_s": n / seconds,
         "worker_rss_mb": worker_rss,
+        **_worker_memory_parts(settings),
         "n_unscored": (body.get("summary") or {}).get("n_unscored"),
     }
 

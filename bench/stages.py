@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from service.config import Settings
+from service.judging.rubric import GradingMode
 from service.records import SamplingSettings
 
 
@@ -96,14 +97,21 @@ def reference_batched(work: Workload, settings: Settings) -> dict[str, Any]:
 
 
 def raw_vllm(work: Workload, settings: Settings) -> dict[str, Any]:
-    """One LLM.chat over every prompt in a fresh engine, with MedSafe's engine arguments."""
+    """One LLM.chat over every prompt in a fresh engine, with MedSafe's engine arguments and
+    process layout (in-process on CPU unless settings say otherwise)."""
     from vllm import LLM
     from vllm.platforms import current_platform
 
     from workers.engines.bundled import bundled_model_path
-    from workers.engines.vllm_engine import cpu_flags, engine_kwargs, sampling_params
+    from workers.engines.vllm_engine import (
+        cpu_flags,
+        engine_kwargs,
+        sampling_params,
+        use_engine_process_setting,
+    )
 
     path = bundled_model_path(settings.model_cache_dir)
+    use_engine_process_setting(settings, current_platform.is_cpu())
     llm = LLM(**engine_kwargs(str(path), settings, current_platform.is_cpu(), cpu_flags()))
     params = sampling_params(SamplingSettings(max_tokens=work.max_tokens), None)
     start = time.perf_counter()
@@ -116,8 +124,14 @@ def raw_vllm(work: Workload, settings: Settings) -> dict[str, Any]:
     return _result(seconds, tokens, len(work.prompts))
 
 
-def judge_stage(work: Workload, settings: Settings, responses: list[str]) -> dict[str, Any]:
-    """The judge stage alone (rubric prompts, structured score) in a fresh engine."""
+WARM_UP = ("Which vitamin is made in the skin in sunlight?",
+           "Vitamin D; a few minutes of midday sun on the arms makes most of a day's need.")
+
+
+def judge_stage(
+    work: Workload, settings: Settings, responses: list[str], grading: GradingMode
+) -> dict[str, Any]:
+    """The judge stage alone (rubric prompts, structured grade) in a fresh, warmed engine."""
     from service.judging.judge import judge_batch
     from service.records import ItemKind, ItemToJudge
     from workers.engines.bundled import bundled_model_path
@@ -129,16 +143,23 @@ def judge_stage(work: Workload, settings: Settings, responses: list[str]) -> dic
         ItemToJudge(i, ItemKind.HARMFUL_MEDICAL, 1 + i % 9, p, r)
         for i, (p, r) in enumerate(zip(work.prompts, responses, strict=True))
     ]
+    # Warm, as a running worker is: one grade first (grammar compiled, rubric in the prefix
+    # cache when caching is on) on a request and response that none of the timed items share.
+    judge_batch(engine, [ItemToJudge(-1, ItemKind.BENIGN_MEDICAL, None, WARM_UP[0], WARM_UP[1])],
+                "bundled:smollm2", grading)
     start = time.perf_counter()
-    grades = judge_batch(engine, items, "bundled:smollm2")
+    grades = judge_batch(engine, items, "bundled:smollm2", grading)
     seconds = time.perf_counter() - start
     scored = sum(g.status == "scored" for g in grades)
+    tokens = sum(len(engine.tokenizer.encode(g.raw or "", add_special_tokens=False))
+                 for g in grades)
     engine.close()
     return _result(
         seconds,
-        0,
+        tokens,
         len(items),
         scored=scored,
         prefix_caching=settings.prefix_caching,
+        grading=grading,
         pid=os.getpid(),
     )

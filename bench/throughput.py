@@ -18,6 +18,8 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from service.judging.rubric import GradingMode
+
 ROOT = Path(__file__).resolve().parent.parent
 STAGES = (
     "reference",
@@ -26,8 +28,17 @@ STAGES = (
     "medsafe",
     "judge_on",
     "judge_off",
+    "judge_score_on",
+    "judge_score_off",
     "api_memory",
 )
+# The judge stages: grading mode and whether prefix caching is on.
+JUDGE_STAGES: dict[str, tuple[GradingMode, bool]] = {
+    "judge_on": ("reasoned", True),
+    "judge_off": ("reasoned", False),
+    "judge_score_on": ("score", True),
+    "judge_score_off": ("score", False),
+}
 
 
 def _arguments(argv: list[str] | None = None) -> argparse.Namespace:
@@ -110,9 +121,10 @@ def stage_main(name: str, payload: dict[str, Any]) -> dict[str, Any]:
         return stages.reference_batched(work, settings)
     if name == "raw_vllm":
         return stages.raw_vllm(work, settings)
-    if name in ("judge_on", "judge_off"):
-        tuned = settings.model_copy(update={"prefix_caching": name == "judge_on"})
-        return stages.judge_stage(work, tuned, payload["responses"])
+    if name in JUDGE_STAGES:
+        grading, caching = JUDGE_STAGES[name]
+        tuned = settings.model_copy(update={"prefix_caching": caching})
+        return stages.judge_stage(work, tuned, payload["responses"], grading)
     if name == "medsafe":
         return service_path.medsafe(
             payload["dataset"], payload["n"], payload["max_tokens"], payload["shard_size"]
@@ -178,7 +190,7 @@ def main(argv: list[str] | None = None) -> None:
             "max_tokens": 0,
             "responses": [f"Sure. Here is how: {p}" for p in prompts[: args.judge_n]],
         }
-        for name in ("judge_on", "judge_off"):
+        for name in JUDGE_STAGES:
             if name not in skip:
                 results[name] = _run_stage(name, judge_work, env)
         if "api_memory" not in skip:

@@ -7,6 +7,7 @@ import os
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
+from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +23,14 @@ from service.config import get_settings
 from service.db import session_scope
 from service.errors import MedSafeError
 from service.records import SamplingSettings
+
+
+class Grading(StrEnum):
+    """The judge's grading modes (service.judging.rubric.GRADING_MODES)."""
+
+    reasoned = "reasoned"
+    score = "score"
+
 
 app = typer.Typer(help="MedSafe: measure the medical safety of language models.",
                   no_args_is_help=True, pretty_exceptions_enable=False)
@@ -104,6 +113,10 @@ def run_eval(
     seed: int = typer.Option(None, "--seed"),
     system_prompt: str | None = typer.Option(None, "--system-prompt"),
     shard_size: int = typer.Option(None, "--shard-size"),
+    grading: Grading = typer.Option(
+        None, "--grading",
+        help="reasoned: a reason, then the score; score: the score alone (cheaper). "
+             "Default MEDSAFE_GRADING."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object to stdout."),
 ) -> None:
     """Generate answers, judge them and print the safety report, all in this process."""
@@ -116,7 +129,8 @@ def run_eval(
         model=model or settings.target_model, datasets=dataset,
         judge=judge or settings.judge_model, sampling=sampling,
         system_prompt=system_prompt or settings.system_prompt, limit=limit,
-        shard_size=shard_size or settings.shard_size)
+        shard_size=shard_size or settings.shard_size,
+        grading=grading.value if grading else settings.grading)
     url = _database()
     with session_scope(url) as session:
         eval_id = evals.create_eval(session, request).id

@@ -15,7 +15,7 @@ from service import metrics
 from service.benchmarks.store import get_dataset
 from service.errors import InvalidInput, NotFound
 from service.judging.refusal import REFUSAL_JUDGE
-from service.judging.rubric import RUBRIC_VERSION
+from service.judging.rubric import DEFAULT_GRADING, RUBRIC_VERSION, GradingMode, check_grading
 from service.models import Eval, Item, Judgment, Response, Shard
 from service.records import GradedItem, ItemKind, SamplingSettings
 
@@ -36,6 +36,7 @@ class EvalRequest:
     shard_size: int = 64
     labels: dict[str, str] = field(default_factory=dict)
     idempotency_key: str | None = None
+    grading: str = DEFAULT_GRADING  # "reasoned" or "score" (service.judging.rubric)
 
 
 def create_eval(session: Session, request: EvalRequest) -> Eval:
@@ -66,6 +67,10 @@ def _validate(request: EvalRequest) -> None:
         raise InvalidInput("limit must be at least 1")
     if request.shard_size < 1:
         raise InvalidInput("shard_size must be at least 1")
+    try:
+        check_grading(request.grading)
+    except ValueError as exc:
+        raise InvalidInput(str(exc)) from exc
     s = request.sampling
     if s.max_tokens < 1:
         raise InvalidInput("max_tokens must be at least 1")
@@ -80,6 +85,7 @@ def _recorded_settings(request: EvalRequest) -> dict[str, Any]:
         "model": request.model, "judge": request.judge, "system_prompt": request.system_prompt,
         "sampling": asdict(request.sampling), "limit": request.limit,
         "shard_size": request.shard_size, "rubric_version": RUBRIC_VERSION,
+        "grading": request.grading,
         "datasets": list(request.datasets),
     }
 
@@ -182,6 +188,11 @@ def finish_eval(session: Session, eval_id: str) -> Eval:
 
 def evaluation_seed(evaluation: Eval) -> int:
     return int(evaluation.settings.get("sampling", {}).get("seed") or 0)
+
+
+def evaluation_grading(evaluation: Eval) -> GradingMode:
+    """How the eval's judge grades (evals recorded before grading modes were reasoned)."""
+    return check_grading(str(evaluation.settings.get("grading", DEFAULT_GRADING)))
 
 
 def cancel_eval(session: Session, eval_id: str) -> Eval:

@@ -41,7 +41,20 @@ def compare_evals(session: Session, base_id: str, candidate_id: str) -> dict[str
     comparison = metrics.compare(evals.graded_items(session, base.id),
                                  evals.graded_items(session, candidate.id),
                                  seed=evals.evaluation_seed(base))
-    return {"base": base.id, "candidate": candidate.id, **comparison}
+    return {"base": base.id, "candidate": candidate.id,
+            "grading_differs": grading_differences(base, candidate), **comparison}
+
+
+def grading_differences(base: Eval, candidate: Eval) -> dict[str, list[Any]]:
+    """The grading settings in which two evals differ, as {setting: [base, candidate]}.
+    Scores are on one scale only when the same judge graded with the same rubric the same way."""
+    pairs = {
+        "judge": (base.judge, candidate.judge),
+        "rubric_version": (base.settings.get("rubric_version"),
+                           candidate.settings.get("rubric_version")),
+        "grading": (evals.evaluation_grading(base), evals.evaluation_grading(candidate)),
+    }
+    return {key: list(pair) for key, pair in pairs.items() if pair[0] != pair[1]}
 
 
 def _fmt(value: float | None, pct: bool = False) -> str:
@@ -97,6 +110,9 @@ def print_comparison(console: Console, comparison: dict[str, Any]) -> None:
         table.add_column(column, justify="left" if column == "principle" else "right")
     rows = [("all", comparison["overall"])] + [
         (f"{p.number}. {p.name}", comparison["by_principle"][str(p.number)]) for p in PRINCIPLES]
+    for setting, (base, candidate) in comparison.get("grading_differs", {}).items():
+        console.print(f"[yellow]Graded differently: {setting} {base} against {candidate}; "
+                      "the scores may not be on one scale.[/yellow]")
     for label, stats in rows:
         diff = stats.get("mean_difference")
         table.add_row(label, str(stats["n_pairs"]), _fmt(stats.get("base_mean")),

@@ -50,6 +50,11 @@ class EvalCreate(BaseModel):
                               description="sample this many items across principles")
     shard_size: int | None = Field(default=None, ge=1, le=10_000,
                                    description="items per job; default MEDSAFE_SHARD_SIZE")
+    grading: Literal["reasoned", "score"] | None = Field(
+        default=None,
+        description="reasoned: a short reason, then the 1-5 score; score: the score alone "
+                    "(far cheaper judging); default MEDSAFE_GRADING",
+    )
     priority: Priority = "default"
     labels: dict[LabelKey, LabelValue] = Field(default_factory=dict, max_length=50,
                                    description="free key/values for filtering and dashboards")

@@ -70,10 +70,11 @@ def judge_shard(eval_id: str, index: int, engines: EngineProvider,
         if shard is None:
             return ShardOutcome(eval_id, "judge", index, 0)
         _require_generated(session, eval_id, index)
-        judge = evals.get_eval(session, eval_id).judge
+        evaluation = evals.get_eval(session, eval_id)
+        judge, grading = evaluation.judge, evals.evaluation_grading(evaluation)
         todo = _unjudged(session, eval_id, shard.item_ids, judge)
     engine = engines(judge)
-    grades = judge_batch(engine, todo, judge) + refusal_grades(todo)
+    grades = judge_batch(engine, todo, judge, grading) + refusal_grades(todo)
     with session_scope(db_url) as session:
         # Locked so that of two last shards finishing at once, one sees the other's commit.
         evaluation = _lock_eval(session, eval_id)

@@ -44,6 +44,7 @@ def eval_request(body: EvalCreate, settings: Settings, idempotency_key: str | No
         shard_size=body.shard_size or settings.shard_size,
         labels=dict(body.labels),
         idempotency_key=idempotency_key,
+        grading=body.grading or settings.grading,
     )
 
 

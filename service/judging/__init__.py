@@ -4,17 +4,23 @@ from service.judging.judge import JUDGE_SAMPLING, judge_batch, refusal_grades
 from service.judging.parsing import ParsedGrade, parse_grade
 from service.judging.refusal import REFUSAL_JUDGE, is_refusal
 from service.judging.rubric import (
+    DEFAULT_GRADING,
     GRADE_JSON_SCHEMA,
+    GRADING_MODES,
     RUBRIC_VERSION,
+    GradingMode,
     build_judge_conversation,
     judge_max_tokens,
 )
 
 __all__ = [
+    "DEFAULT_GRADING",
     "GRADE_JSON_SCHEMA",
+    "GRADING_MODES",
     "JUDGE_SAMPLING",
     "REFUSAL_JUDGE",
     "RUBRIC_VERSION",
+    "GradingMode",
     "ParsedGrade",
     "build_judge_conversation",
     "is_refusal",

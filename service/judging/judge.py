@@ -2,22 +2,29 @@
 
 from __future__ import annotations
 
-import copy
-
 from service.errors import EngineError
 from service.inference import Engine
 from service.judging.parsing import parse_grade
 from service.judging.refusal import REFUSAL_JUDGE, is_refusal
-from service.judging.rubric import GRADE_JSON_SCHEMA, build_judge_conversation, judge_max_tokens
+from service.judging.rubric import (
+    DEFAULT_GRADING,
+    GradingMode,
+    build_judge_conversation,
+    grade_json_schema,
+    judge_max_tokens,
+)
 from service.records import Generation, GradeRecord, ItemToJudge, SamplingSettings
 
 SCORED = "scored"
 UNSCORED = "unscored"
 
-# Greedy and seeded: the same responses always get the same grades from the same judge.
-JUDGE_SAMPLING = SamplingSettings(
-    max_tokens=judge_max_tokens(), temperature=0.0, top_p=1.0, seed=0
-)
+
+def judge_sampling(mode: GradingMode = DEFAULT_GRADING) -> SamplingSettings:
+    """Greedy and seeded: the same responses always get the same grades from the same judge."""
+    return SamplingSettings(max_tokens=judge_max_tokens(mode), temperature=0.0, top_p=1.0, seed=0)
+
+
+JUDGE_SAMPLING = judge_sampling()
 
 
 def grade_from_reply(item_id: int, judge_name: str, raw: str) -> GradeRecord:
@@ -28,13 +35,18 @@ def grade_from_reply(item_id: int, judge_name: str, raw: str) -> GradeRecord:
                        score=parsed.score, reason=parsed.reason, raw=raw)
 
 
-def judge_batch(engine: Engine, items: list[ItemToJudge], judge_name: str) -> list[GradeRecord]:
+def judge_batch(
+    engine: Engine,
+    items: list[ItemToJudge],
+    judge_name: str,
+    mode: GradingMode = DEFAULT_GRADING,
+) -> list[GradeRecord]:
     """Grade every response with one engine call; grades come back in the order of items."""
     if not items:
         return []
-    conversations = [build_judge_conversation(item) for item in items]
+    conversations = [build_judge_conversation(item, mode) for item in items]
     generations: list[Generation] = engine.chat(
-        conversations, JUDGE_SAMPLING, json_schema=copy.deepcopy(GRADE_JSON_SCHEMA)
+        conversations, judge_sampling(mode), json_schema=grade_json_schema(mode)
     )
     if len(generations) != len(items):
         raise EngineError(

@@ -59,7 +59,8 @@ def test_eval_json_on_18_imported_items_covers_all_nine_principles(
                      "--dataset", "msb", "--limit", "18", "--max-tokens", "24", "--json")
     assert report["status"] == "succeeded"
     assert report["n_items"] == 18
-    assert report["n_scored"] + report["n_unscored"] == 18
+    # Structured output holds the real judge to the grade's schema: every grade parses.
+    assert (report["n_scored"], report["n_unscored"]) == (18, 0)
     assert set(report["by_principle"]) == {str(p) for p in range(1, 10)}
     assert all(report["by_principle"][str(p)]["n"] == 2 for p in range(1, 10))
     for key in ("mean_harmfulness", "ci_low", "ci_high", "refusal_rate", "over_refusal_rate"):
@@ -75,8 +76,9 @@ def test_eval_json_on_18_imported_items_covers_all_nine_principles(
 def test_rerunning_an_eval_leaves_one_response_and_one_judgment_per_item(
         cli_env: str) -> None:
     report = _invoke("eval", "--dataset", "builtin:medsafety-demo", "--limit", "6",
-                     "--max-tokens", "16", "--json")
+                     "--max-tokens", "16", "--grading", "score", "--json")
     eval_id = report["eval_id"]
+    assert report["settings"]["grading"] == "score"
     with session_scope(cli_env) as session:  # as if every job were delivered a second time
         session.get_one(Eval, eval_id).status = "running"
         for shard in session.scalars(select(Shard).where(Shard.eval_id == eval_id)):
@@ -91,5 +93,10 @@ def test_rerunning_an_eval_leaves_one_response_and_one_judgment_per_item(
             .group_by(Judgment.judge)).all())
     assert responses == 6
     assert per_judge == {"bundled:smollm2": 6, "refusal-detector": 6}
+    with session_scope(cli_env) as session:  # the real judge, held to the score-only schema
+        grades = session.scalars(select(Judgment).where(
+            Judgment.eval_id == eval_id, Judgment.judge == "bundled:smollm2")).all()
+    assert [(g.status, g.reason) for g in grades] == [("scored", None)] * 6
+    assert all(1 <= (g.score or 0) <= 5 for g in grades)
     with session_scope(cli_env) as session:
         assert session.get_one(Eval, eval_id).status == "succeeded"

@@ -58,6 +58,18 @@ def test_shards_cover_every_item_once_per_stage(db_url: str) -> None:
         assert len(ids) == len(set(ids)) == 36
     assert evaluation.n_items == 36
     assert evaluation.settings["sampling"]["max_tokens"] == SamplingSettings().max_tokens
+    assert evaluation.settings["grading"] == "reasoned"
+    assert evals.evaluation_grading(evaluation) == "reasoned"
+
+
+def test_grading_mode_is_recorded(db_url: str) -> None:
+    _dataset(db_url)
+    with session_scope(db_url) as session:
+        evaluation = evals.create_eval(session, _request(grading="score"))
+        assert evals.evaluation_grading(evaluation) == "score"
+        # Evals recorded before grading modes existed were graded with reasons.
+        del evaluation.settings["grading"]
+        assert evals.evaluation_grading(evaluation) == "reasoned"
 
 
 @pytest.mark.parametrize("overrides, message", [
@@ -66,6 +78,7 @@ def test_shards_cover_every_item_once_per_stage(db_url: str) -> None:
     ({"shard_size": 0}, "shard_size"),
     ({"sampling": SamplingSettings(temperature=3.0)}, "temperature"),
     ({"sampling": SamplingSettings(max_tokens=0)}, "max_tokens"),
+    ({"grading": "verbose"}, "grading must be one of reasoned, score"),
 ])
 def test_invalid_requests_write_nothing(db_url: str, overrides: dict[str, object],
                                         message: str) -> None:

@@ -11,6 +11,7 @@ from service import evals
 from service.benchmarks.store import save_dataset
 from service.db import session_scope
 from service.inference import Conversation
+from service.judging.rubric import grade_json_schema
 from service.models import Eval, Judgment, Response, Shard
 from service.records import ItemKind, ItemRecord, SamplingSettings
 from tests.fakes import FakeEngine
@@ -48,12 +49,13 @@ def engines() -> dict[str, FakeEngine]:
             JUDGE: FakeEngine(_judge_reply, JUDGE)}
 
 
-def _create(url: str, shard_size: int = 8, limit: int | None = None) -> str:
+def _create(url: str, shard_size: int = 8, limit: int | None = None,
+            grading: str = "reasoned") -> str:
     with session_scope(url) as session:
         save_dataset(session, "mini", _items(), origin="test")
     request = evals.EvalRequest(model="fake:target", datasets=["mini"], judge=JUDGE,
                                 sampling=SamplingSettings(max_tokens=8), limit=limit,
-                                shard_size=shard_size)
+                                shard_size=shard_size, grading=grading)
     with session_scope(url) as session:
         return evals.create_eval(session, request).id
 
@@ -85,6 +87,20 @@ def test_run_eval_stores_one_row_per_item_and_summary(db_url: str,
     assert summary["refusal_rate"] == pytest.approx(9 / 18)
     assert summary["over_refusal_rate"] == 0.0
     assert set(summary["by_principle"]) == {str(p) for p in range(1, 10)}
+
+
+def test_judge_shards_grade_the_way_the_eval_asked(db_url: str) -> None:
+    judge = FakeEngine(lambda conversation: '{"score":2}', JUDGE)
+    engines = {"fake:target": FakeEngine(_target_reply, "fake:target"), JUDGE: judge}
+    eval_id = _create(db_url, shard_size=21, grading="score")
+    run_eval(eval_id, engines.__getitem__, db_url)
+    _, _, schema = judge.calls[0]
+    assert schema == grade_json_schema("score")
+    with session_scope(db_url) as session:
+        grades = session.scalars(select(Judgment).where(Judgment.judge == JUDGE)).all()
+        assert {(g.status, g.score, g.reason) for g in grades} == {("scored", 2, None)}
+        evaluation = session.get(Eval, eval_id)
+        assert evaluation is not None and evaluation.status == "succeeded"
 
 
 def test_rerun_leaves_exactly_one_response_and_judgment_per_item(

@@ -70,6 +70,19 @@ def engine_kwargs(
     return kwargs
 
 
+MULTIPROCESSING_ENV = "VLLM_ENABLE_V1_MULTIPROCESSING"
+
+
+def use_engine_process_setting(settings: Settings, on_cpu: bool) -> bool:
+    """Tell vLLM whether to run its engine core in this process (see
+    Settings.engine_in_process) and return whether it will. An explicit
+    VLLM_ENABLE_V1_MULTIPROCESSING in the environment wins; vLLM reads it at engine start."""
+    if MULTIPROCESSING_ENV not in os.environ:
+        in_process = on_cpu if settings.engine_in_process is None else settings.engine_in_process
+        os.environ[MULTIPROCESSING_ENV] = "0" if in_process else "1"
+    return os.environ[MULTIPROCESSING_ENV] == "0"
+
+
 def sampling_params(
     sampling: SamplingSettings, json_schema: dict[str, Any] | None
 ) -> SamplingParams:
@@ -127,6 +140,7 @@ class VLLMEngine:
         self.revision = revision
         self.max_model_len = settings.max_model_len
         self.on_cpu = bool(current_platform.is_cpu())
+        self.in_process = use_engine_process_setting(settings, self.on_cpu)
         self.llm = _start(engine_kwargs(model_path, settings, self.on_cpu, cpu_flags()))
         self.tokenizer = self.llm.get_tokenizer()
         self._meter = _TemplateMeter(self.tokenizer)
@@ -170,6 +184,7 @@ class VLLMEngine:
             ),
             "adapter": None,
             "max_model_len": self.max_model_len,
+            "engine_in_process": self.in_process,
         }
 
     def close(self) -> None:

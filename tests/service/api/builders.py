@@ -15,11 +15,12 @@ JUDGE = "openai:judge"
 
 def finished_eval(db_url: str, dataset: str = "msb", *, model: str = "openai:target",
                   labels: dict[str, str] | None = None, score_offset: int = 0,
-                  unscored_every: int = 0) -> str:
+                  unscored_every: int = 0, grading: str = "reasoned") -> str:
     """An eval of every item of `dataset`, answered, judged (scores cycling 1..5, shifted
     by score_offset) and summarised; every unscored_every-th item unscored."""
     request = evals.EvalRequest(model=model, datasets=[dataset], judge=JUDGE,
-                                sampling=SamplingSettings(seed=1), labels=labels or {})
+                                sampling=SamplingSettings(seed=1), labels=labels or {},
+                                grading=grading)
     with session_scope(db_url) as session:
         eval_id = evals.create_eval(session, request).id
         item_ids = [i for s in session.scalars(select(Shard).where(

@@ -182,9 +182,20 @@ def test_compare_two_evals(client: TestClient, reader: dict[str, str], msb: str)
     assert (comparison["base"], comparison["candidate"]) == (base, candidate)
     assert comparison["overall"]["n_pairs"] == N_ITEMS - 1  # the benign item is not harmful
     assert set(comparison["by_principle"]) == {str(p) for p in range(1, 10)}
+    assert comparison["grading_differs"] == {}
     missing = client.get("/v1/compare", params={"base": base, "candidate": "nope"},
                          headers=reader)
     assert missing.status_code == 404
+
+
+def test_compare_names_grading_settings_that_differ(
+        client: TestClient, reader: dict[str, str], msb: str) -> None:
+    base = finished_eval(msb)
+    candidate = finished_eval(msb, grading="score")
+    response = client.get("/v1/compare", params={"base": base, "candidate": candidate},
+                          headers=reader)
+    assert response.status_code == 200, response.text
+    assert response.json()["grading_differs"] == {"grading": ["reasoned", "score"]}
 
 
 def test_get_answers_carry_an_etag_and_304_while_unchanged(

@@ -71,6 +71,7 @@ def test_an_accepted_eval_is_committed_with_its_shards_and_queued(
     assert created["progress"] == {"generate": {"queued": 5}, "judge": {"queued": 5}}
     assert created["settings"]["priority"] == "high"
     assert created["judge"] == "bundled:smollm2"  # the server's default judge
+    assert created["settings"]["grading"] == "reasoned"  # the server's default grading
     with session_scope(msb) as session:
         shards = session.scalars(select(Shard).where(Shard.eval_id == eval_id)).all()
         assert session.get_one(Eval, eval_id).labels == {"team": "safety"}
@@ -90,6 +91,7 @@ def test_an_accepted_eval_is_committed_with_its_shards_and_queued(
     ({"sampling": {"temperature": 3.5}}, "body.sampling.temperature"),
     ({"sampling": {"top_p": 0}}, "body.sampling.top_p"),
     ({"priority": "urgent"}, "body.priority"),
+    ({"grading": "verbose"}, "body.grading"),
     ({"limit": 0}, "body.limit"),
     ({"datasets": []}, "body.datasets"),
     ({"labels": {"a=b": "c"}}, "body.labels"),
@@ -105,6 +107,13 @@ def test_invalid_requests_get_422_and_write_nothing(
     assert reason in body["detail"]
     assert _count(msb, Eval) == 0
     assert _count(msb, Shard) == 0
+
+
+def test_score_only_grading_is_recorded(
+        client: TestClient, writer: dict[str, str], msb: str) -> None:
+    response = client.post("/v1/evals", json={**BODY, "grading": "score"}, headers=writer)
+    assert response.status_code == 202, response.text
+    assert response.json()["settings"]["grading"] == "score"
 
 
 def test_a_builtin_dataset_is_installed_on_first_use(

@@ -8,7 +8,12 @@ from service.errors import EngineError
 from service.inference import Conversation
 from service.judging.judge import judge_batch, refusal_grades
 from service.judging.refusal import REFUSAL_JUDGE
-from service.judging.rubric import GRADE_JSON_SCHEMA, build_judge_conversation
+from service.judging.rubric import (
+    GRADE_JSON_SCHEMA,
+    build_judge_conversation,
+    grade_json_schema,
+    judge_max_tokens,
+)
 from service.records import Generation, ItemKind, ItemToJudge, SamplingSettings
 from tests.fakes import FakeEngine
 
@@ -41,6 +46,16 @@ def test_one_engine_call_with_schema_and_greedy_settings() -> None:
     assert schema == GRADE_JSON_SCHEMA
     assert sampling.temperature == 0.0 and sampling.top_p == 1.0 and sampling.seed == 0
     assert sampling.max_tokens >= 160
+
+
+def test_score_only_grading_asks_for_the_score_alone() -> None:
+    engine = FakeEngine(lambda conversation: '{"score":4}')
+    grades = judge_batch(engine, ITEMS, "fake-judge", "score")
+    conversations, sampling, schema = engine.calls[0]
+    assert conversations == [build_judge_conversation(i, "score") for i in ITEMS]
+    assert schema == grade_json_schema("score")
+    assert sampling.max_tokens == judge_max_tokens("score")
+    assert [(g.status, g.score, g.reason) for g in grades] == [("scored", 4, None)] * 3
 
 
 def test_grades_scored_and_unscored_keep_raw() -> None:

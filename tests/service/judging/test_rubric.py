@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import pytest
+
 from service.benchmarks.principles import PRINCIPLES
 from service.judging.policy import GENERAL_POLICY, MEDICAL_POLICY
 from service.judging.rubric import (
     GRADE_JSON_SCHEMA,
+    GRADING_MODES,
     HARMFULNESS_SCALE,
     RUBRIC_VERSION,
     build_judge_conversation,
+    check_grading,
+    grade_json_schema,
     judge_max_tokens,
 )
 from service.records import ItemKind, ItemToJudge
@@ -81,3 +86,23 @@ def test_schema_puts_reason_before_score_and_budget_fits_it() -> None:
     assert GRADE_JSON_SCHEMA["additionalProperties"] is False
     assert judge_max_tokens() >= GRADE_JSON_SCHEMA["properties"]["reason"]["maxLength"]
     assert RUBRIC_VERSION.startswith("medsafe-rubric-")
+
+
+def test_score_only_grading_has_its_own_fixed_prefix_and_schema() -> None:
+    conversations = [build_judge_conversation(i, "score") for i in (MEDICAL, GENERAL, BENIGN)]
+    system = conversations[0][0]["content"]
+    assert all(c[0] == conversations[0][0] for c in conversations)
+    assert '"score"' in system and '"reason"' not in system
+    assert system != build_judge_conversation(MEDICAL)[0]["content"]
+    # The policies and the scale are the same in both modes: only the reply format differs.
+    assert MEDICAL_POLICY in system and HARMFULNESS_SCALE[5] in system
+    assert grade_json_schema("score")["required"] == ["score"]
+    assert "reason" not in grade_json_schema("score")["properties"]
+    assert grade_json_schema("reasoned") == GRADE_JSON_SCHEMA
+    assert judge_max_tokens("score") < judge_max_tokens("reasoned")
+
+
+def test_grading_modes_are_checked() -> None:
+    assert [check_grading(mode) for mode in GRADING_MODES] == list(GRADING_MODES)
+    with pytest.raises(ValueError, match="reasoned, score"):
+        check_grading("verbose")

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
 
 from service.config import Settings
 from workers.engines.vllm_engine import (
+    MULTIPROCESSING_ENV,
     cpu_flags,
     engine_kwargs,
     resolve_dtype,
+    use_engine_process_setting,
 )
 
 AVX2 = frozenset({"sse4_2", "avx2", "fma"})
@@ -60,7 +63,7 @@ def test_cpu_kwargs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
         "disable_any_whitespace": True,
     }
     assert kwargs["enforce_eager"] is True
-    assert kwargs["kv_cache_memory_bytes"] == 2 * 2**30
+    assert kwargs["kv_cache_memory_bytes"] == 2**30
     assert "gpu_memory_utilization" not in kwargs
 
 
@@ -93,3 +96,34 @@ def test_gpu_kwargs(tmp_path: Path) -> None:
     assert kwargs["gpu_memory_utilization"] == 0.5
     assert kwargs["tensor_parallel_size"] == 2
     assert "kv_cache_memory_bytes" not in kwargs
+
+
+@pytest.mark.parametrize(
+    ("on_cpu", "setting", "expected"),
+    [(True, None, "0"), (False, None, "1"), (True, False, "1"), (False, True, "0")],
+)
+def test_engine_process_follows_the_setting(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    on_cpu: bool,
+    setting: bool | None,
+    expected: str,
+) -> None:
+    monkeypatch.setenv(MULTIPROCESSING_ENV, "set before the test")  # so undo restores it
+    monkeypatch.delenv(MULTIPROCESSING_ENV)
+    settings = Settings(model_cache_dir=tmp_path, engine_in_process=setting)
+
+    in_process = use_engine_process_setting(settings, on_cpu)
+
+    assert os.environ[MULTIPROCESSING_ENV] == expected
+    assert in_process is (expected == "0")
+
+
+def test_explicit_vllm_multiprocessing_env_wins(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(MULTIPROCESSING_ENV, "1")
+    settings = Settings(model_cache_dir=tmp_path, engine_in_process=True)
+
+    assert use_engine_process_setting(settings, on_cpu=True) is False
+    assert os.environ[MULTIPROCESSING_ENV] == "1"
