@@ -1,16 +1,18 @@
-"""A finished eval of any size written straight to the database (for API memory checks)."""
+"""Data for the benchmark: a finished eval of any size written straight to the database (for
+API memory checks), and a dataset grown to any size from a real one (for scaling runs)."""
 
 from __future__ import annotations
 
+import itertools
 from typing import Any
 
 from sqlalchemy import select
 
 from service import evals
-from service.benchmarks.store import save_dataset
+from service.benchmarks.store import get_dataset, save_dataset
 from service.db import session_scope, upsert
 from service.judging.refusal import REFUSAL_JUDGE
-from service.models import Judgment, Response, Shard
+from service.models import Item, Judgment, Response, Shard
 from service.records import ItemKind, ItemRecord
 
 JUDGE = "bundled:smollm2"
@@ -82,3 +84,27 @@ def finished_eval(n_items: int) -> str:
                    keys=["eval_id", "item_id", "judge"])
         evals.finish_eval(session, eval_id)
     return eval_id
+
+
+def grown_dataset(source: str, n_items: int) -> tuple[str, int]:
+    """The name and size of a dataset of at least n_items: `source` itself where it is large
+    enough, else `source`'s items repeated as "Case k: <request>" (kind and principle kept,
+    every prompt distinct), so scaling runs see real requests at any size."""
+    with session_scope() as session:
+        dataset = get_dataset(session, source)
+        rows = session.execute(
+            select(Item.prompt, Item.kind, Item.principle, Item.source)
+            .where(Item.dataset_id == dataset.id).order_by(Item.id)
+        ).all()
+    if len(rows) >= n_items:
+        return source, len(rows)
+    name = f"grown-{n_items}"
+    items = [
+        ItemRecord(f"Case {k + 1}: {row.prompt}", ItemKind(row.kind), row.source,
+                   principle=row.principle)
+        for k, row in enumerate(itertools.islice(itertools.cycle(rows), n_items))
+    ]
+    with session_scope() as session:
+        save_dataset(session, name, items, origin="bench",
+                     description=f"{source} grown to {n_items} items for a scaling run")
+    return name, n_items

@@ -52,7 +52,8 @@ def _arguments(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--scaling",
         default="",
-        help="item counts for MedSafe alone, e.g. 100,400,900 (needs a dataset that large)",
+        help="item counts for MedSafe alone, e.g. 100,400,900 (a smaller --dataset is grown "
+        "to the largest by repeating its requests as 'Case k: ...')",
     )
     parser.add_argument("--api-items", type=int, default=1800)
     parser.add_argument("--skip", default="", help=f"comma-separated, of {', '.join(STAGES)}")
@@ -84,6 +85,19 @@ def _prompts(dataset: str, n: int) -> list[str]:
     with session_scope() as session:
         ids = evals.select_items(session, [get_dataset(session, dataset).id], n, seed=0)
         return list(session.scalars(select(Item.prompt).where(Item.id.in_(ids)).order_by(Item.id)))
+
+
+def _scaling_dataset(dataset: str, largest: int) -> str:
+    """The dataset for the scaling runs: `dataset`, grown where it is smaller than the largest
+    size asked for (bench.synthetic.grown_dataset)."""
+    if not largest:
+        return dataset
+    from bench.synthetic import grown_dataset
+
+    name, size = grown_dataset(dataset, largest)
+    if name != dataset:
+        print(f"[bench] scaling: {dataset} grown to {size} items as {name}", file=sys.stderr)
+    return name
 
 
 def _run_stage(name: str, payload: dict[str, Any], env: dict[str, str]) -> dict[str, Any]:
@@ -195,12 +209,14 @@ def main(argv: list[str] | None = None) -> None:
                 results[name] = _run_stage(name, judge_work, env)
         if "api_memory" not in skip:
             results["api_memory"] = _run_stage("api_memory", {"n": args.api_items}, env)
-        for size in filter(None, args.scaling.split(",")):
+        sizes = [int(size) for size in filter(None, args.scaling.split(","))]
+        scaling_set = args.scaling_dataset = _scaling_dataset(args.dataset, max(sizes, default=0))
+        for size in sizes:
             results[f"scaling_{size}"] = _run_stage(
                 "medsafe",
                 {
-                    "dataset": args.dataset,
-                    "n": int(size),
+                    "dataset": scaling_set,
+                    "n": size,
                     "max_tokens": args.max_tokens,
                     "shard_size": 64,
                 },
