@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gc
 import os
+import statistics
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -18,6 +19,7 @@ class Workload:
     prompts: list[str]
     max_tokens: int
     batch_size: int = 64
+    repeats: int = 1  # runs of raw vLLM (and of MedSafe) in a row; the median one is reported
 
 
 def _conversation(prompt: str) -> list[dict[str, str]]:
@@ -98,7 +100,8 @@ def reference_batched(work: Workload, settings: Settings) -> dict[str, Any]:
 
 def raw_vllm(work: Workload, settings: Settings) -> dict[str, Any]:
     """One LLM.chat over every prompt in a fresh engine, with MedSafe's engine arguments and
-    process layout (in-process on CPU unless settings say otherwise)."""
+    process layout (in-process on CPU unless settings say otherwise); work.repeats such calls
+    in a row, the median reported."""
     from vllm import LLM
     from vllm.platforms import current_platform
 
@@ -114,14 +117,19 @@ def raw_vllm(work: Workload, settings: Settings) -> dict[str, Any]:
     use_engine_process_setting(settings, current_platform.is_cpu())
     llm = LLM(**engine_kwargs(str(path), settings, current_platform.is_cpu(), cpu_flags()))
     params = sampling_params(SamplingSettings(max_tokens=work.max_tokens), None)
-    start = time.perf_counter()
     conversations: list[Any] = [_conversation(p) for p in work.prompts]
-    outputs = llm.chat(conversations, params, use_tqdm=False)
-    seconds = time.perf_counter() - start
-    tokens = sum(len(o.outputs[0].token_ids) for o in outputs)
+    runs: list[float] = []
+    tokens = 0
+    # Later runs find the prompts in the prefix cache, as MedSafe's later runs do on its warm
+    # worker: run k of the one and run k of the other start from the same cache state.
+    for _ in range(work.repeats):
+        start = time.perf_counter()
+        outputs = llm.chat(conversations, params, use_tqdm=False)
+        runs.append(time.perf_counter() - start)
+        tokens = sum(len(o.outputs[0].token_ids) for o in outputs)
     del llm
     gc.collect()
-    return _result(seconds, tokens, len(work.prompts))
+    return _result(statistics.median(runs), tokens, len(work.prompts), runs_s=runs)
 
 
 WARM_UP = ("Which vitamin is made in the skin in sunlight?",

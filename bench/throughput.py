@@ -56,18 +56,24 @@ def _arguments(argv: list[str] | None = None) -> argparse.Namespace:
         "to the largest by repeating its requests as 'Case k: ...')",
     )
     parser.add_argument("--api-items", type=int, default=1800)
+    parser.add_argument(
+        "--repeat",
+        type=int,
+        default=5,
+        help="runs of raw vLLM and of MedSafe in a row; the median run is reported",
+    )
     parser.add_argument("--skip", default="", help=f"comma-separated, of {', '.join(STAGES)}")
     parser.add_argument(
         "--quick",
         action="store_true",
-        help="small sizes: n=24, max-tokens=64, judge-n=8, api-items=1800",
+        help="small sizes: n=24, max-tokens=64, judge-n=8, repeat=1, api-items=1800",
     )
     parser.add_argument("--out", type=Path, default=ROOT / "docs" / "BENCHMARKS.md")
     parser.add_argument("--stage", help=argparse.SUPPRESS)
     parser.add_argument("--payload", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.quick:
-        args.n, args.max_tokens, args.judge_n = 24, 64, 8
+        args.n, args.max_tokens, args.judge_n, args.repeat = 24, 64, 8, 1
     return args
 
 
@@ -128,7 +134,8 @@ def stage_main(name: str, payload: dict[str, Any]) -> dict[str, Any]:
     from service.config import get_settings
 
     settings = get_settings()
-    work = stages.Workload(payload.get("prompts", []), payload.get("max_tokens", 0))
+    work = stages.Workload(payload.get("prompts", []), payload.get("max_tokens", 0),
+                           repeats=payload.get("repeats", 1))
     if name == "reference":
         return stages.reference(work, settings)
     if name == "reference_batched":
@@ -141,7 +148,8 @@ def stage_main(name: str, payload: dict[str, Any]) -> dict[str, Any]:
         return stages.judge_stage(work, tuned, payload["responses"], grading)
     if name == "medsafe":
         return service_path.medsafe(
-            payload["dataset"], payload["n"], payload["max_tokens"], payload["shard_size"]
+            payload["dataset"], payload["n"], payload["max_tokens"], payload["shard_size"],
+            repeats=payload.get("repeats", 1),
         )
     if name == "api_memory":
         return service_path.api_memory(payload["n"], page=100)
@@ -183,7 +191,7 @@ def main(argv: list[str] | None = None) -> None:
         }
         os.environ.update(env)
         prompts = _prompts(args.dataset, args.n)
-        work = {"prompts": prompts, "max_tokens": args.max_tokens}
+        work = {"prompts": prompts, "max_tokens": args.max_tokens, "repeats": args.repeat}
         results: dict[str, Any] = {}
         for name in ("reference", "reference_batched", "raw_vllm"):
             if name not in skip:
@@ -196,6 +204,7 @@ def main(argv: list[str] | None = None) -> None:
                     "n": len(prompts),
                     "max_tokens": args.max_tokens,
                     "shard_size": len(prompts),
+                    "repeats": args.repeat,
                 },
                 env,
             )

@@ -19,6 +19,7 @@ from service.db import session_scope
 from service.errors import NotFound
 from service.models import Eval
 from workers import tasks
+from workers.memory import return_free_memory
 from workers.tasks import EngineProvider, ShardOutcome
 
 log = logging.getLogger(__name__)
@@ -87,6 +88,8 @@ def _run(context: JobContext, task: ShardTask, eval_id: str, stage: str,
             log.exception("could not record the failure of %s shard %s of eval %s",
                           stage, index, eval_id)
         raise
+    finally:
+        return_free_memory()
 
 
 def _retries_left() -> int:

@@ -34,6 +34,7 @@ from service.reconcile import (
     release_worker_name,
 )
 from workers import jobs
+from workers.memory import return_free_memory
 from workers.tasks import EngineProvider
 
 log = logging.getLogger(__name__)
@@ -104,6 +105,7 @@ def load_engines(specs: list[str], settings: Settings) -> EngineProvider:
     from workers.engines import load_engine
 
     held: dict[str, Engine] = {spec: load_engine(spec, settings) for spec in dict.fromkeys(specs)}
+    return_free_memory()  # what loading the weights allocated and freed again
 
     def provider(spec: str) -> Engine:
         engine = held.get(spec)
