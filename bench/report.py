@@ -12,7 +12,7 @@ BENCH_OWN_SETTINGS = {"MEDSAFE_DATA_DIR", "MEDSAFE_DATABASE_URL", "MEDSAFE_QUEUE
 LABELS = {
     "reference": "1. reference: transformers pipeline, one prompt at a time",
     "reference_batched": "2. reference, batched: transformers generate, static batches of 64",
-    "raw_vllm": "3. raw vLLM: one LLM.chat, fresh engine",
+    "raw_vllm": "3. raw vLLM: one LLM.chat over all prompts, MedSafe's engine settings",
     "medsafe": "4. MedSafe: REST submit → warm worker → rows (generation window)",
 }
 
