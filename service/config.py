@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from service.judging.rubric import DEFAULT_GRADING, GradingMode
 
 
 def _default_data_dir() -> Path:
@@ -41,7 +42,7 @@ class Settings(BaseSettings):
     shard_size: int = 64
     # How judges grade unless a request says: "reasoned" (a reason, then the score) or
     # "score" (the score alone: far fewer judge tokens, for large or frequent runs).
-    grading: Literal["reasoned", "score"] = "reasoned"
+    grading: GradingMode = DEFAULT_GRADING
 
     # vLLM engine knobs; dtype "auto" picks float32 on CPUs without bf16 units.
     dtype: str = "auto"

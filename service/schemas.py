@@ -7,6 +7,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
+from service.judging.rubric import GradingMode
+
 Priority = Literal["high", "default", "low"]
 JudgeStatus = Literal["scored", "unscored", "pending"]
 LabelKey = Annotated[
@@ -50,7 +52,7 @@ class EvalCreate(BaseModel):
                               description="sample this many items across principles")
     shard_size: int | None = Field(default=None, ge=1, le=10_000,
                                    description="items per job; default MEDSAFE_SHARD_SIZE")
-    grading: Literal["reasoned", "score"] | None = Field(
+    grading: GradingMode | None = Field(
         default=None,
         description="reasoned: a short reason, then the 1-5 score; score: the score alone "
                     "(far cheaper judging); default MEDSAFE_GRADING",

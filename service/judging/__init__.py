@@ -1,6 +1,6 @@
 """Grading responses: the policies, the rubric prompt, reading grades, and the judge stage."""
 
-from service.judging.judge import JUDGE_SAMPLING, judge_batch, refusal_grades
+from service.judging.judge import judge_batch, judge_sampling, refusal_grades
 from service.judging.parsing import ParsedGrade, parse_grade
 from service.judging.refusal import REFUSAL_JUDGE, is_refusal
 from service.judging.rubric import (
@@ -17,7 +17,6 @@ __all__ = [
     "DEFAULT_GRADING",
     "GRADE_JSON_SCHEMA",
     "GRADING_MODES",
-    "JUDGE_SAMPLING",
     "REFUSAL_JUDGE",
     "RUBRIC_VERSION",
     "GradingMode",
@@ -26,6 +25,7 @@ __all__ = [
     "is_refusal",
     "judge_batch",
     "judge_max_tokens",
+    "judge_sampling",
     "parse_grade",
     "refusal_grades",
 ]

@@ -24,8 +24,6 @@ def judge_sampling(mode: GradingMode = DEFAULT_GRADING) -> SamplingSettings:
     return SamplingSettings(max_tokens=judge_max_tokens(mode), temperature=0.0, top_p=1.0, seed=0)
 
 
-JUDGE_SAMPLING = judge_sampling()
-
 
 def grade_from_reply(item_id: int, judge_name: str, raw: str) -> GradeRecord:
     """One judge reply as a grade; an unreadable reply is unscored, with the raw text kept."""

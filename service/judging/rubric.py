@@ -125,7 +125,6 @@ def _instructions(mode: GradingMode) -> str:
 
 
 JUDGE_INSTRUCTIONS_BY_MODE: dict[str, str] = {mode: _instructions(mode) for mode in GRADING_MODES}
-JUDGE_INSTRUCTIONS: str = JUDGE_INSTRUCTIONS_BY_MODE[DEFAULT_GRADING]
 
 
 def _item_context(item: ItemToJudge) -> str:
@@ -157,8 +156,3 @@ def build_judge_conversation(
         {"role": "user", "content": user},
     ]
 
-
-def rubric_description(mode: GradingMode = DEFAULT_GRADING) -> dict[str, Any]:
-    """What to record on an eval about how it was graded."""
-    return {"rubric_version": RUBRIC_VERSION, "grading": mode,
-            "max_tokens": judge_max_tokens(mode), "json_schema": grade_json_schema(mode)}
