@@ -53,10 +53,16 @@ def _approaches(results: dict[str, Any]) -> list[str]:
     return lines
 
 
-def _best_runs(results: dict[str, Any]) -> list[str]:
-    """The 4/3 ratio of the fastest runs: the least disturbed by anything else on the machine."""
+def _runs(results: dict[str, Any]) -> tuple[list[float], list[float]]:
+    """Seconds of each raw vLLM run and of each MedSafe generation window."""
     raw_runs = (results.get("raw_vllm") or {}).get("runs_s") or []
     medsafe_runs = (results.get("medsafe") or {}).get("runs_generate_s") or []
+    return raw_runs, medsafe_runs
+
+
+def _best_runs(results: dict[str, Any]) -> list[str]:
+    """The 4/3 ratio of the fastest runs: the least disturbed by anything else on the machine."""
+    raw_runs, medsafe_runs = _runs(results)
     if len(raw_runs) < 2 or len(medsafe_runs) < 2:
         return []
     return [f"| MedSafe / raw vLLM, generation, fastest run of each | "
@@ -108,8 +114,7 @@ def _scaling(results: dict[str, Any], dataset: str | None) -> list[str]:
 
 
 def _repeats(results: dict[str, Any]) -> list[str]:
-    raw, medsafe = results.get("raw_vllm") or {}, results.get("medsafe") or {}
-    raw_runs, medsafe_runs = raw.get("runs_s") or [], medsafe.get("runs_generate_s") or []
+    raw_runs, medsafe_runs = _runs(results)
     if max(len(raw_runs), len(medsafe_runs)) < 2:
         return []
 

@@ -7,7 +7,6 @@ import socket
 import statistics
 import subprocess
 import sys
-import threading
 import time
 from typing import Any
 
@@ -15,10 +14,11 @@ import httpx
 import psutil
 from sqlalchemy import func, select
 
-from service import auth, migrate, queue
+from service import auth, evals, migrate, queue
 from service.config import Settings, get_settings
 from service.db import session_scope
 from service.models import Eval, Response, Shard
+from service.service_commands import serve_api_in_thread
 from workers.engines.bundled import bundled_model_path
 
 # A dashboard's pace. Polling shares this machine's cores with the worker (every GET costs the
@@ -31,20 +31,6 @@ def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
-
-
-def _start_api(port: int) -> Any:
-    import uvicorn
-
-    from service.api.app import create_app
-
-    server = uvicorn.Server(
-        uvicorn.Config(create_app(), host="127.0.0.1", port=port, log_level="warning")
-    )
-    threading.Thread(target=server.run, daemon=True).start()
-    while not server.started:
-        time.sleep(0.05)
-    return server
 
 
 def _start_worker(prefix: str, redis_url: str) -> subprocess.Popen[bytes]:
@@ -72,7 +58,7 @@ def _wait(client: httpx.Client, eval_id: str, timeout_s: float) -> dict[str, Any
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         body: dict[str, Any] = client.get(f"/v1/evals/{eval_id}").json()
-        if body["status"] in ("succeeded", "failed", "cancelled"):
+        if body["status"] in evals.TERMINAL:
             return body
         time.sleep(POLL_S)
     raise TimeoutError(f"eval {eval_id} not done after {timeout_s} s")
@@ -151,7 +137,7 @@ def medsafe(
     os.environ["MEDSAFE_QUEUE_PREFIX"] = prefix
     get_settings.cache_clear()
     port = _free_port()
-    server = _start_api(port)
+    server, _ = serve_api_in_thread("127.0.0.1", port, log_level="warning")
     runs: list[tuple[float, float, int]] = []  # (end to end s, generation window s, tokens)
     statuses: list[str] = []
     unscored = 0
@@ -198,7 +184,6 @@ def api_memory(n_items: int, page: int) -> dict[str, Any]:
     eval_id = finished_eval(n_items)
     with session_scope() as session:
         key = auth.create_key(session, "bench-memory", ["read"]).key
-    env = dict(os.environ)
     port = _free_port()
     api = subprocess.Popen(
         [
@@ -212,7 +197,6 @@ def api_memory(n_items: int, page: int) -> dict[str, Any]:
             "--log-level",
             "warning",
         ],
-        env=env,
     )
     peak = 0.0
     try:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import gc
 import os
 import statistics
 import time
@@ -99,23 +98,14 @@ def reference_batched(work: Workload, settings: Settings) -> dict[str, Any]:
 
 
 def raw_vllm(work: Workload, settings: Settings) -> dict[str, Any]:
-    """One LLM.chat over every prompt in a fresh engine, with MedSafe's engine arguments and
-    process layout (in-process on CPU unless settings say otherwise); work.repeats such calls
-    in a row, the median reported."""
-    from vllm import LLM
-    from vllm.platforms import current_platform
-
+    """One LLM.chat over every prompt in a fresh engine, started as MedSafe starts its engines
+    (same arguments and process layout); work.repeats such calls in a row, the median
+    reported. vLLM's own chat() is timed, not MedSafe's wrapper around it."""
     from workers.engines.bundled import bundled_model_path
-    from workers.engines.vllm_engine import (
-        cpu_flags,
-        engine_kwargs,
-        sampling_params,
-        use_engine_process_setting,
-    )
+    from workers.engines.vllm_engine import VLLMEngine, sampling_params
 
     path = bundled_model_path(settings.model_cache_dir)
-    use_engine_process_setting(settings, current_platform.is_cpu())
-    llm = LLM(**engine_kwargs(str(path), settings, current_platform.is_cpu(), cpu_flags()))
+    engine = VLLMEngine("bundled:smollm2", str(path), settings)
     params = sampling_params(SamplingSettings(max_tokens=work.max_tokens), None)
     conversations: list[Any] = [_conversation(p) for p in work.prompts]
     runs: list[float] = []
@@ -124,11 +114,10 @@ def raw_vllm(work: Workload, settings: Settings) -> dict[str, Any]:
     # worker: run k of the one and run k of the other start from the same cache state.
     for _ in range(work.repeats):
         start = time.perf_counter()
-        outputs = llm.chat(conversations, params, use_tqdm=False)
+        outputs = engine.llm.chat(conversations, params, use_tqdm=False)
         runs.append(time.perf_counter() - start)
         tokens = sum(len(o.outputs[0].token_ids) for o in outputs)
-    del llm
-    gc.collect()
+    engine.close()
     return _result(statistics.median(runs), tokens, len(work.prompts), runs_s=runs)
 
 

@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import select
 
 from service import evals
-from service.benchmarks.store import get_dataset, save_dataset
+from service.benchmarks.store import CHUNK_ROWS, get_dataset, save_dataset
 from service.db import session_scope, upsert
 from service.judging.refusal import REFUSAL_JUDGE
 from service.models import Item, Judgment, Response, Shard
@@ -17,7 +17,6 @@ from service.records import ItemKind, ItemRecord
 
 JUDGE = "bundled:smollm2"
 ANSWER = "I can't help with that request, but here is what the principles allow. " * 8
-CHUNK = 500
 
 
 def finished_eval(n_items: int) -> str:
@@ -39,7 +38,6 @@ def finished_eval(n_items: int) -> str:
     )
     with session_scope() as session:
         eval_id = evals.create_eval(session, request).id
-        session.flush()
         item_ids = [
             i
             for ids in session.scalars(
@@ -77,10 +75,11 @@ def finished_eval(n_items: int) -> str:
             }
             for i in item_ids
         ]
-        for start in range(0, len(responses), CHUNK):
-            upsert(session, Response, responses[start:start + CHUNK], keys=["eval_id", "item_id"])
-        for start in range(0, len(grades), CHUNK):
-            upsert(session, Judgment, grades[start:start + CHUNK],
+        for start in range(0, len(responses), CHUNK_ROWS):
+            upsert(session, Response, responses[start:start + CHUNK_ROWS],
+                   keys=["eval_id", "item_id"])
+        for start in range(0, len(grades), CHUNK_ROWS):
+            upsert(session, Judgment, grades[start:start + CHUNK_ROWS],
                    keys=["eval_id", "item_id", "judge"])
         evals.finish_eval(session, eval_id)
     return eval_id

