@@ -104,14 +104,16 @@ def load_engines(specs: list[str], settings: Settings) -> EngineProvider:
     """Start every engine the worker holds, once; jobs get them by spec."""
     from workers.engines import load_engine
 
-    held: dict[str, Engine] = {spec: load_engine(spec, settings) for spec in dict.fromkeys(specs)}
+    held = list(dict.fromkeys(specs))
+    for spec in held:
+        load_engine(spec, settings)
     return_free_memory()  # what loading the weights allocated and freed again
 
     def provider(spec: str) -> Engine:
-        engine = held.get(spec)
-        if engine is None:
+        if spec not in held:
             raise EngineError(f"this worker holds {sorted(held)}, not {spec!r}")
-        return engine
+        # The registry's engine: the one started above, or a fresh one where it died.
+        return load_engine(spec, settings)
 
     return provider
 

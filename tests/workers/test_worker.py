@@ -13,13 +13,16 @@ from rq.job import Job, JobStatus
 from sqlalchemy import func, select
 
 from service import evals, queue
+from service.config import get_settings
 from service.db import session_scope
+from service.errors import EngineError
 from service.inference import Conversation
 from service.models import Eval, Judgment, Response, Shard
 from service.records import ItemKind, ItemRecord
 from tests import queue_support
 from tests.fakes import FakeEngine
-from workers.worker import run_worker
+from workers.engines import registry
+from workers.worker import load_engines, run_worker
 
 TARGET = "fake:target"
 JUDGE = "fake:judge"
@@ -148,3 +151,24 @@ def test_a_cancelled_eval_skips_jobs_still_queued(db_url: str, conn: redis.Redis
     assert {s.status for s in state["shards"]} == {"cancelled"}
     with session_scope(db_url) as session:
         assert session.scalar(select(func.count()).select_from(Response)) == 0
+
+
+def test_a_worker_restarts_an_engine_that_died(monkeypatch: pytest.MonkeyPatch) -> None:
+    started: list[FakeEngine] = []
+
+    def start(spec: Any, settings: Any) -> FakeEngine:
+        started.append(FakeEngine(lambda conversation: "answer", spec.text))
+        return started[-1]
+
+    monkeypatch.setattr(registry, "_start", start)
+    # An empty cache of its own: the session's real engine stays in the real one, untouched.
+    monkeypatch.setattr(registry, "_engines", {})
+    provider = load_engines(["org/target", "org/target"], get_settings())
+    first = provider("org/target")
+    assert started == [first]
+    assert provider("org/target") is first
+    first.dead = True  # as VLLMEngine marks itself after EngineDeadError
+    fresh = provider("org/target")
+    assert fresh is not first and started == [first, fresh]
+    with pytest.raises(EngineError, match="holds \\['org/target'\\], not 'org/judge'"):
+        provider("org/judge")
