@@ -126,9 +126,7 @@ def _finish(session: Session, eval_id: str, stage: str, index: int) -> None:
 
 
 def _require_generated(session: Session, eval_id: str, index: int) -> None:
-    status = session.scalars(select(Shard.status).where(
-        Shard.eval_id == eval_id, Shard.stage == "generate", Shard.index == index)).one()
-    if status != "succeeded":
+    if evals.get_shard(session, eval_id, "generate", index).status != "succeeded":
         raise RuntimeError(f"eval {eval_id} shard {index}: judged before generation finished")
 
 
