@@ -46,12 +46,6 @@ app.command("up")(service_commands.up)
 app.command("reconcile")(service_commands.reconcile)
 
 
-def _database() -> str:
-    url = get_settings().resolved_database_url()
-    migrate.upgrade(url)
-    return url
-
-
 @db_app.command("upgrade")
 def db_upgrade(revision: str = typer.Argument("head")) -> None:
     """Create or migrate the tables (Alembic)."""
@@ -77,7 +71,7 @@ def datasets_import(
         mapping = ColumnMapping(prompt=prompt_column, principle=principle_column,
                                 reference=reference_column, kind=kind_column,
                                 default_kind=kind, default_source=source or path.stem)
-    url = _database()
+    url = migrate.migrated_database_url()
     with session_scope(url) as session:
         summary = store.import_path(session, path, name, mapping)
     report.print_dataset(err, summary)
@@ -86,7 +80,7 @@ def datasets_import(
 @datasets_app.command("list")
 def datasets_list(as_json: bool = typer.Option(False, "--json")) -> None:
     """Datasets with their items per kind, principle, source and split."""
-    with session_scope(_database()) as session:
+    with session_scope(migrate.migrated_database_url()) as session:
         summaries = store.list_datasets(session)
     if as_json:
         print(json.dumps([report.dataset_dict(s) for s in summaries], indent=2))
@@ -131,7 +125,7 @@ def run_eval(
         system_prompt=system_prompt or settings.system_prompt, limit=limit,
         shard_size=shard_size or settings.shard_size,
         grading=grading.value if grading else settings.grading)
-    url = _database()
+    url = migrate.migrated_database_url()
     with session_scope(url) as session:
         eval_id = evals.create_eval(session, request).id
     err.print(f"eval {eval_id}: {request.model} on {', '.join(dataset)}, judged by "
@@ -150,7 +144,7 @@ def run_eval(
 @app.command("compare")
 def compare(base: str, candidate: str, as_json: bool = typer.Option(False, "--json")) -> None:
     """Paired comparison of two evals over their shared items (candidate minus base)."""
-    with session_scope(_database()) as session:
+    with session_scope(migrate.migrated_database_url()) as session:
         comparison = report.compare_evals(session, base, candidate)
     if as_json:
         print(json.dumps(comparison, indent=2))

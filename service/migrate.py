@@ -21,3 +21,13 @@ def alembic_config(url: str) -> Config:
 
 def upgrade(url: str, revision: str = "head") -> None:
     command.upgrade(alembic_config(url), revision)
+
+
+def migrated_database_url() -> str:
+    """The configured database's URL, its schema brought up to date first (what every
+    command that opens the database does before anything else)."""
+    from service.config import get_settings
+
+    url = get_settings().resolved_database_url()
+    upgrade(url)
+    return url

@@ -65,8 +65,7 @@ def up(
 
     settings = get_settings()
     _log_to_stderr()
-    url = settings.resolved_database_url()
-    migrate.upgrade(url)
+    url = migrate.migrated_database_url()
     connection = redis_connection(settings)
     with session_scope(url) as session:
         key = auth.create_key(session, "medsafe up", ["admin"])

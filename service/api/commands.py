@@ -10,18 +10,11 @@ import uvicorn
 from rich.console import Console
 
 from service import auth, migrate
-from service.config import get_settings
 from service.db import session_scope
 
 keys_app = typer.Typer(help="API keys: create (printed once), list, revoke.",
                        no_args_is_help=True)
 err = Console(stderr=True)
-
-
-def _database() -> str:
-    url = get_settings().resolved_database_url()
-    migrate.upgrade(url)
-    return url
 
 
 @keys_app.command("create")
@@ -31,7 +24,7 @@ def keys_create(
                                         " admin includes write, write includes read.")] = "read",
 ) -> None:
     """Create a key and print it once to stdout; only its hash is stored."""
-    with session_scope(_database()) as session:
+    with session_scope(migrate.migrated_database_url()) as session:
         created = auth.create_key(session, name, scopes.split(","))
     err.print(f"key {created.id} ({created.name}, scopes {', '.join(created.scopes)}); "
               "store it now, it is not shown again:")
@@ -41,7 +34,7 @@ def keys_create(
 @keys_app.command("list")
 def keys_list(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
     """Every key with its prefix, scopes and whether it is revoked (never the secret)."""
-    with session_scope(_database()) as session:
+    with session_scope(migrate.migrated_database_url()) as session:
         keys = auth.list_keys(session)
     if as_json:
         print(json.dumps([{**vars(k), "created_at": k.created_at.isoformat(),
@@ -57,7 +50,7 @@ def keys_list(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
 def keys_revoke(key: Annotated[str, typer.Argument(help="The key's id or prefix (msk_...).")],
                 ) -> None:
     """Revoke a key: requests with it get 401 from now on."""
-    with session_scope(_database()) as session:
+    with session_scope(migrate.migrated_database_url()) as session:
         info = auth.revoke_key(session, key)
     err.print(f"key {info.id} ({info.name}) is revoked")
 
@@ -68,7 +61,7 @@ def serve(
     workers: Annotated[int, typer.Option(help="Uvicorn worker processes.")] = 1,
 ) -> None:
     """Run the REST API (migrating the database first); docs at /docs."""
-    _database()
+    migrate.migrated_database_url()
     err.print(f"MedSafe API on http://{host}:{port} (docs at /docs)")
     uvicorn.run("service.api.app:create_app", factory=True, host=host, port=port,
                 workers=workers)
