@@ -22,7 +22,6 @@ from service.benchmarks.importers import ColumnMapping
 from service.config import get_settings
 from service.db import session_scope
 from service.errors import MedSafeError
-from service.records import SamplingSettings
 
 
 class Grading(StrEnum):
@@ -114,17 +113,10 @@ def run_eval(
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object to stdout."),
 ) -> None:
     """Generate answers, judge them and print the safety report, all in this process."""
-    settings = get_settings()
-    sampling = SamplingSettings(
-        max_tokens=max_tokens or settings.max_tokens,
-        temperature=settings.temperature if temperature is None else temperature,
-        top_p=top_p or settings.top_p, seed=settings.seed if seed is None else seed)
-    request = evals.EvalRequest(
-        model=model or settings.target_model, datasets=dataset,
-        judge=judge or settings.judge_model, sampling=sampling,
-        system_prompt=system_prompt or settings.system_prompt, limit=limit,
-        shard_size=shard_size or settings.shard_size,
-        grading=grading.value if grading else settings.grading)
+    request = evals.request_with_defaults(
+        get_settings(), model=model, datasets=dataset, judge=judge, max_tokens=max_tokens,
+        temperature=temperature, top_p=top_p, seed=seed, system_prompt=system_prompt,
+        limit=limit, shard_size=shard_size, grading=grading.value if grading else None)
     url = migrate.migrated_database_url()
     with session_scope(url) as session:
         eval_id = evals.create_eval(session, request).id

@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 
 from service import metrics
 from service.benchmarks.store import get_dataset
+from service.config import Settings
 from service.errors import InvalidInput, NotFound
 from service.judging.refusal import REFUSAL_JUDGE
 from service.judging.rubric import DEFAULT_GRADING, RUBRIC_VERSION, GradingMode, check_grading
@@ -37,6 +38,44 @@ class EvalRequest:
     labels: dict[str, str] = field(default_factory=dict)
     idempotency_key: str | None = None
     grading: str = DEFAULT_GRADING  # "reasoned" or "score" (service.judging.rubric)
+
+
+def request_with_defaults(
+    settings: Settings,
+    *,
+    model: str | None,
+    datasets: list[str],
+    judge: str | None = None,
+    max_tokens: int | None = None,
+    temperature: float | None = None,
+    top_p: float | None = None,
+    seed: int | None = None,
+    system_prompt: str | None = None,
+    limit: int | None = None,
+    shard_size: int | None = None,
+    grading: str | None = None,
+    labels: dict[str, str] | None = None,
+    idempotency_key: str | None = None,
+) -> EvalRequest:
+    """An EvalRequest with the configured default for every field left out, filled the same
+    way for the REST API and `medsafe eval`."""
+    return EvalRequest(
+        model=model or settings.target_model,
+        datasets=list(datasets),
+        judge=judge or settings.judge_model,
+        sampling=SamplingSettings(
+            max_tokens=max_tokens or settings.max_tokens,
+            temperature=settings.temperature if temperature is None else temperature,
+            top_p=top_p or settings.top_p,
+            seed=settings.seed if seed is None else seed,
+        ),
+        system_prompt=system_prompt or settings.system_prompt,
+        limit=limit,
+        shard_size=shard_size or settings.shard_size,
+        labels=dict(labels or {}),
+        idempotency_key=idempotency_key,
+        grading=grading or settings.grading,
+    )
 
 
 def create_eval(session: Session, request: EvalRequest) -> Eval:

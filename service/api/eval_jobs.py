@@ -14,7 +14,6 @@ from service.config import Settings
 from service.errors import InvalidInput, NotFound
 from service.model_specs import validate_model_spec
 from service.models import Eval
-from service.records import SamplingSettings
 from service.schemas import EvalCreate
 
 
@@ -28,24 +27,12 @@ def eval_request(body: EvalCreate, settings: Settings, idempotency_key: str | No
         evals.EvalRequest):
     """The domain request, with the server's defaults for every field the body left out."""
     sampling = body.sampling
-    return evals.EvalRequest(
-        model=body.model,
-        datasets=list(body.datasets),
-        judge=body.judge or settings.judge_model,
-        sampling=SamplingSettings(
-            max_tokens=sampling.max_tokens or settings.max_tokens,
-            temperature=settings.temperature if sampling.temperature is None
-            else sampling.temperature,
-            top_p=sampling.top_p or settings.top_p,
-            seed=settings.seed if sampling.seed is None else sampling.seed,
-        ),
-        system_prompt=body.system_prompt or settings.system_prompt,
-        limit=body.limit,
-        shard_size=body.shard_size or settings.shard_size,
-        labels=dict(body.labels),
-        idempotency_key=idempotency_key,
-        grading=body.grading or settings.grading,
-    )
+    return evals.request_with_defaults(
+        settings, model=body.model, datasets=body.datasets, judge=body.judge,
+        max_tokens=sampling.max_tokens, temperature=sampling.temperature,
+        top_p=sampling.top_p, seed=sampling.seed, system_prompt=body.system_prompt,
+        limit=body.limit, shard_size=body.shard_size, grading=body.grading,
+        labels=body.labels, idempotency_key=idempotency_key)
 
 
 def submit_eval(session: Session, request: evals.EvalRequest, priority: str) -> Submission:
