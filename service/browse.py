@@ -108,10 +108,11 @@ def list_evals(
             Eval.created_at < created_at,
             and_(Eval.created_at == created_at, Eval.id < eval_id),
         ))
+    size = _page_size(limit)
     rows = list(session.scalars(
-        query.order_by(Eval.created_at.desc(), Eval.id.desc()).limit(_page_size(limit) + 1)
+        query.order_by(Eval.created_at.desc(), Eval.id.desc()).limit(size + 1)
     ))
-    page, more = rows[:_page_size(limit)], len(rows) > _page_size(limit)
+    page, more = rows[:size], len(rows) > size
     last = page[-1] if page else None
     next_cursor = encode_cursor(last.created_at.isoformat(), last.id) if more and last else None
     return Page(items=page, next_cursor=next_cursor)
