@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import json
-
 from starlette.types import ASGIApp, Receive, Scope, Send
+
+from service.api.errors import PayloadTooLarge, error_response
 
 FORM_OVERHEAD = 64 * 1024  # multipart boundaries and the form fields around the file
 
@@ -24,16 +24,11 @@ class BodySizeLimit:
             limit: int = scope["app"].state.max_upload_bytes
             declared = dict(scope["headers"]).get(b"content-length", b"")
             if declared.isdigit() and int(declared) > limit + FORM_OVERHEAD:
-                await _too_large(send, limit)
+                detail = (f"the request is over the upload limit of {limit} bytes "
+                          "(MEDSAFE_MAX_UPLOAD_MB)")
+                response = error_response(413, PayloadTooLarge.error, detail,
+                                          {"connection": "close"})
+                await response(scope, receive, send)
                 return
         await self.app(scope, receive, send)
 
-
-async def _too_large(send: Send, limit: int) -> None:
-    body = json.dumps({"error": "payload_too_large",
-                       "detail": f"the request is over the upload limit of {limit} bytes "
-                                 "(MEDSAFE_MAX_UPLOAD_MB)"}).encode()
-    await send({"type": "http.response.start", "status": 413, "headers": [
-        (b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
-        (b"connection", b"close")]})
-    await send({"type": "http.response.body", "body": body})
