@@ -9,8 +9,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from service.config import Settings
-from service.judging.rubric import GradingMode
-from service.records import SamplingSettings
+from service.pipeline.engine import SamplingSettings
+from service.pipeline.judging.rubric import GradingMode
 
 
 @dataclass(frozen=True)
@@ -129,8 +129,9 @@ def judge_stage(
     work: Workload, settings: Settings, responses: list[str], grading: GradingMode
 ) -> dict[str, Any]:
     """The judge stage alone (rubric prompts, structured grade) in a fresh, warmed engine."""
-    from service.judging.judge import judge_batch
-    from service.records import ItemKind, ItemToJudge
+    from service.benchmarks.items import ItemKind
+    from service.pipeline.judging.judge import judge_batch
+    from service.pipeline.records import ItemToJudge
     from workers.engines.bundled import bundled_model_path
     from workers.engines.vllm_engine import VLLMEngine
 

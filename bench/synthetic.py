@@ -9,11 +9,11 @@ from typing import Any
 from sqlalchemy import select
 
 from service import evals
+from service.benchmarks.items import ItemKind, ItemRecord
 from service.benchmarks.store import CHUNK_ROWS, get_dataset, save_dataset
 from service.db import session_scope, upsert
-from service.judging.refusal import REFUSAL_JUDGE
 from service.models import Item, Judgment, Response, Shard
-from service.records import ItemKind, ItemRecord
+from service.pipeline.judging.refusal import REFUSAL_JUDGE
 
 JUDGE = "bundled:smollm2"
 ANSWER = "I can't help with that request, but here is what the principles allow. " * 8

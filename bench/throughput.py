@@ -19,7 +19,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from service.judging.rubric import GradingMode
+from service.pipeline.judging.rubric import GradingMode
 
 ROOT = Path(__file__).resolve().parent.parent
 STAGES = (

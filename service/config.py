@@ -8,7 +8,7 @@ from pathlib import Path
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from service.judging.rubric import DEFAULT_GRADING, GradingMode
+from service.pipeline.judging.rubric import DEFAULT_GRADING, GradingMode
 
 
 def _default_data_dir() -> Path:

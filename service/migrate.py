@@ -20,7 +20,15 @@ def alembic_config(url: str) -> Config:
 
 
 def upgrade(url: str, revision: str = "head") -> None:
+    """Migrate the schema to `revision`; at head, also store the built-in datasets (an
+    explicit step here, so that reading a dataset never writes)."""
     command.upgrade(alembic_config(url), revision)
+    if revision == "head":
+        from service.benchmarks.store import install_builtin_datasets
+        from service.db import session_scope
+
+        with session_scope(url) as session:
+            install_builtin_datasets(session)
 
 
 def migrated_database_url() -> str:

@@ -65,7 +65,7 @@ class Eval(Base):
     __tablename__ = "evals"
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
-    status: Mapped[str] = mapped_column(String(16), default="queued", index=True)
+    status: Mapped[str] = mapped_column(String(16), index=True)  # lifecycle.EvalStatus
     model: Mapped[str] = mapped_column(String(300), index=True)
     judge: Mapped[str] = mapped_column(String(300))
     dataset_ids: Mapped[list[Any]] = mapped_column(default=list)
@@ -75,6 +75,7 @@ class Eval(Base):
     target_engine: Mapped[dict[str, Any] | None] = mapped_column()
     judge_engine: Mapped[dict[str, Any] | None] = mapped_column()
     labels: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    priority: Mapped[str] = mapped_column(String(16), server_default="default")  # queue.Priority
     n_items: Mapped[int] = mapped_column(default=0)
     summary: Mapped[dict[str, Any] | None] = mapped_column()
     error: Mapped[str | None] = mapped_column(Text)
@@ -92,10 +93,10 @@ class Shard(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     eval_id: Mapped[str] = mapped_column(ForeignKey("evals.id", ondelete="CASCADE"), index=True)
-    stage: Mapped[str] = mapped_column(String(16))  # "generate" | "judge"
+    stage: Mapped[str] = mapped_column(String(16))  # lifecycle.Stage
     index: Mapped[int] = mapped_column(Integer)
     item_ids: Mapped[list[Any]] = mapped_column()
-    status: Mapped[str] = mapped_column(String(16), default="queued")
+    status: Mapped[str] = mapped_column(String(16))  # lifecycle.ShardStatus
     attempts: Mapped[int] = mapped_column(default=0)
     worker: Mapped[str | None] = mapped_column(String(200))
     error: Mapped[str | None] = mapped_column(Text)
@@ -127,7 +128,7 @@ class Judgment(Base):
     eval_id: Mapped[str] = mapped_column(ForeignKey("evals.id", ondelete="CASCADE"))
     item_id: Mapped[int] = mapped_column(ForeignKey("items.id", ondelete="CASCADE"))
     judge: Mapped[str] = mapped_column(String(300))
-    status: Mapped[str] = mapped_column(String(16))  # "scored" | "unscored"
+    status: Mapped[str] = mapped_column(String(16))  # records.GradeStatus
     score: Mapped[int | None] = mapped_column(Integer)
     refused: Mapped[bool | None] = mapped_column(Boolean)
     reason: Mapped[str | None] = mapped_column(Text)

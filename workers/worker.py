@@ -7,10 +7,8 @@ reconciles the database with the queues at start and at every maintenance round.
 
 from __future__ import annotations
 
-import faulthandler
 import logging
 import os
-import signal
 import socket
 import threading
 from collections.abc import Iterator
@@ -23,19 +21,20 @@ from rq import SimpleWorker
 
 from service.config import Settings, get_settings
 from service.errors import EngineError
-from service.inference import Engine
-from service.queue import queue_prefix, redis_connection, worker_queue_names
-from service.reconcile import (
+from service.pipeline.engine import Engine
+from service.queue.connection import redis_connection
+from service.queue.jobs import queue_prefix, worker_queue_names
+from service.queue.liveness import (
     LIVENESS_TTL_S,
     mark_alive,
     mark_gone,
     process_identity,
-    reconcile,
     release_worker_name,
 )
+from service.queue.reconcile import reconcile
 from workers import jobs
 from workers.memory import return_free_memory
-from workers.tasks import EngineProvider
+from workers.shards import EngineProvider
 
 log = logging.getLogger(__name__)
 
@@ -149,18 +148,3 @@ def _alive(connection: Redis, name: str, prefix: str) -> Iterator[None]:
         thread.join(timeout=5)
         with suppress(RedisError):
             mark_gone(connection, name, prefix)
-
-
-def main() -> None:
-    """`python -m workers.worker --models M --judge J [--burst] [--name N]`."""
-    import typer
-
-    faulthandler.register(signal.SIGUSR1, all_threads=True)  # `kill -USR1`: print stacks
-
-    from service.service_commands import worker
-
-    typer.run(worker)
-
-
-if __name__ == "__main__":  # vLLM starts its engine processes with spawn: keep this guard
-    main()

@@ -8,8 +8,8 @@ from service.api.errors import install_error_handlers
 from service.api.limits import BodySizeLimit
 from service.api.presenters import API_PREFIX
 from service.api.routers import compare, datasets, evals, health
+from service.api.schemas import ErrorRead
 from service.config import Settings, get_settings
-from service.schemas import ErrorRead
 
 DESCRIPTION = """Measure the medical safety of language models.
 

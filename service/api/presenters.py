@@ -1,13 +1,14 @@
-"""Domain objects to response schemas: what each endpoint shows of an eval, result, dataset."""
+"""Domain objects to response schemas: what each endpoint shows of an eval and a dataset."""
 
 from __future__ import annotations
 
 from dataclasses import asdict
 
+from service.benchmarks.schemas import DatasetRead
 from service.benchmarks.store import DatasetSummary
-from service.browse import ResultRow
+from service.evals.schemas import EvalLinks, EvalRead, EvalTimings
 from service.models import Eval
-from service.schemas import DatasetRead, EvalLinks, EvalRead, EvalTimings, ResultRead
+from service.pipeline.summaries import EvalSummary
 
 API_PREFIX = "/v1"
 
@@ -36,13 +37,10 @@ def eval_read(evaluation: Eval, progress: dict[str, dict[str, int]] | None = Non
         target_engine=evaluation.target_engine,
         judge_engine=evaluation.judge_engine,
         progress=progress,
-        summary=evaluation.summary,
+        summary=(EvalSummary.model_validate(evaluation.summary)
+                 if evaluation.summary is not None else None),
         links=eval_links(evaluation.id),
     )
-
-
-def result_read(row: ResultRow) -> ResultRead:
-    return ResultRead.model_validate(asdict(row))
 
 
 def dataset_read(summary: DatasetSummary) -> DatasetRead:

@@ -6,10 +6,10 @@ import logging
 
 from sqlalchemy import text
 
-from service import queue
+from service.api.schemas import HealthRead
 from service.config import Settings
 from service.db import get_engine
-from service.schemas import HealthRead
+from service.queue.connection import ping
 
 log = logging.getLogger(__name__)
 
@@ -31,7 +31,7 @@ def _check_database(settings: Settings) -> str:
 
 
 def _check_queue() -> str:
-    return "ok" if queue.ping() else "unreachable (no answer to PING)"
+    return "ok" if ping() else "unreachable (no answer to PING)"
 
 
 def _failed(check: str, exc: Exception) -> str:

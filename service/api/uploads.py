@@ -54,25 +54,6 @@ def import_upload(
                               description=description)
 
 
-def column_mapping(
-    prompt: str | None,
-    principle: str | None,
-    reference: str | None,
-    kind_column: str | None,
-    kind: str,
-    source: str | None,
-    filename: str,
-) -> ColumnMapping | None:
-    """The mapping for a generic file, or None (recognise the layout) without a prompt column."""
-    if not prompt:
-        if principle or reference or kind_column:
-            raise InvalidInput("a column mapping needs prompt_column")
-        return None
-    return ColumnMapping(prompt=prompt, principle=principle, reference=reference,
-                         kind=kind_column, default_kind=kind,
-                         default_source=source or PurePosixPath(filename).stem or "upload")
-
-
 def safe_filename(filename: str) -> str:
     """The upload's base name with only letters, digits, '.', '-' and '_' (layouts are
     recognised by names such as category_3.csv, so those survive unchanged)."""

@@ -7,8 +7,8 @@ from functools import lru_cache
 from importlib import resources
 from typing import Any
 
+from service.benchmarks.items import ItemKind, ItemRecord
 from service.errors import NotFound
-from service.records import ItemKind, ItemRecord
 
 BUILTIN_PREFIX = "builtin:"
 DEMO_SOURCE = "medsafe-demo"

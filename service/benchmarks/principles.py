@@ -42,7 +42,12 @@ PRINCIPLES: tuple[Principle, ...] = (
 )
 
 
+PRINCIPLE_NUMBERS: tuple[int, ...] = tuple(p.number for p in PRINCIPLES)
+PRINCIPLE_KEYS: tuple[str, ...] = tuple(str(number) for number in PRINCIPLE_NUMBERS)
+FIRST_PRINCIPLE, LAST_PRINCIPLE = PRINCIPLE_NUMBERS[0], PRINCIPLE_NUMBERS[-1]
+
+
 def principle(number: int) -> Principle:
-    if not 1 <= number <= 9:
-        raise ValueError(f"principle must be 1..9, got {number}")
+    if not FIRST_PRINCIPLE <= number <= LAST_PRINCIPLE:
+        raise ValueError(f"principle must be {FIRST_PRINCIPLE}..{LAST_PRINCIPLE}, got {number}")
     return PRINCIPLES[number - 1]

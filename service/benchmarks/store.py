@@ -12,16 +12,16 @@ from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from service.benchmarks.builtin import BUILTIN_DATASETS, BUILTIN_PREFIX, builtin_items
 from service.benchmarks.importers import ColumnMapping, read_path
+from service.benchmarks.items import ItemRecord
+from service.benchmarks.principles import PRINCIPLE_KEYS
 from service.db import upsert
 from service.errors import InvalidInput, NotFound
 from service.models import Dataset, Item, utcnow
-from service.records import ItemRecord
 
 BUILTIN_ORIGIN = "builtin"
 CHUNK_ROWS = 500  # 9 values a row: far below SQLite's and PostgreSQL's parameter limits
 MAX_NAME_CHARS = 200  # datasets.name column
 NO_VALUE = "none"  # the count key for items without a principle or split
-PRINCIPLE_KEYS = [str(number) for number in range(1, 10)]
 
 
 @dataclass(frozen=True)
@@ -67,22 +67,36 @@ def import_path(
     return save_dataset(session, name, read_path(Path(path), mapping), origin=origin)
 
 
-def get_dataset(session: Session, name_or_id: str | int) -> Dataset:
-    """A dataset by name or id; a built-in set ("builtin:...") is installed on first use."""
+def resolve_dataset(session: Session, name_or_id: str | int) -> Dataset:
+    """A stored dataset by name or id; NotFound naming the ones there are. Changes nothing."""
     dataset = _find(session, name_or_id)
-    if dataset is not None:
-        return dataset
-    if isinstance(name_or_id, str) and name_or_id.startswith(BUILTIN_PREFIX):
-        items = builtin_items(name_or_id)  # NotFound, naming the built-in sets, if unknown
-        summary = save_dataset(
-            session, name_or_id, items, BUILTIN_ORIGIN, BUILTIN_DATASETS[name_or_id]
-        )
-        return session.get_one(Dataset, summary.id)
-    raise NotFound(_not_found_message(session, name_or_id))
+    if dataset is None:
+        raise NotFound(_not_found_message(session, name_or_id))
+    return dataset
+
+
+def install_builtin_datasets(session: Session) -> list[DatasetSummary]:
+    """Store every built-in set, adding only the items a set does not hold yet (run with
+    each schema upgrade, so every migrated database has them). Does not commit."""
+    installed = []
+    for name, description in BUILTIN_DATASETS.items():
+        items = builtin_items(name)
+        dataset = _find(session, name)
+        if dataset is not None and _holds_all(session, dataset, items):
+            installed.append(summarize_dataset(session, dataset))
+            continue
+        installed.append(save_dataset(session, name, items, BUILTIN_ORIGIN, description))
+    return installed
+
+
+def _holds_all(session: Session, dataset: Dataset, items: list[ItemRecord]) -> bool:
+    keys = {item.key() for item in items}
+    stored = set(session.scalars(select(Item.key).where(Item.dataset_id == dataset.id)))
+    return keys <= stored
 
 
 def list_datasets(session: Session) -> list[DatasetSummary]:
-    """Every stored dataset with its counts, by name (built-in sets appear once installed)."""
+    """Every stored dataset with its counts, by name."""
     datasets = session.scalars(select(Dataset).order_by(Dataset.name)).all()
     counts = _counts(session, None)
     return [_summary(dataset, counts[dataset.id]) for dataset in datasets]

@@ -9,11 +9,11 @@ import pytest
 from sqlalchemy import select
 
 from bench.synthetic import grown_dataset
+from service.benchmarks.items import ItemKind, ItemRecord
 from service.benchmarks.store import get_dataset, save_dataset
 from service.config import get_settings
 from service.db import session_scope
 from service.models import Item
-from service.records import ItemKind, ItemRecord
 
 
 @pytest.fixture

@@ -13,12 +13,12 @@ from rq.job import Job, JobStatus
 from sqlalchemy import func, select
 
 from service import evals, queue
+from service.benchmarks.items import ItemKind, ItemRecord
 from service.config import get_settings
 from service.db import session_scope
 from service.errors import EngineError
-from service.inference import Conversation
 from service.models import Eval, Judgment, Response, Shard
-from service.records import ItemKind, ItemRecord
+from service.pipeline.engine import Conversation
 from tests import queue_support
 from tests.fakes import FakeEngine
 from workers.engines import registry

@@ -18,9 +18,9 @@ import redis
 from sqlalchemy import select
 
 from service import evals
+from service.benchmarks.items import ItemKind, ItemRecord
 from service.db import session_scope
 from service.models import Judgment, Response, Shard
-from service.records import ItemKind, ItemRecord
 from tests import queue_support
 from tests.conftest import POSTGRES_URL
 

@@ -12,7 +12,7 @@ import math
 from typing import Protocol
 
 from service.errors import EngineError
-from service.inference import Conversation
+from service.pipeline.engine import Conversation
 
 TRUNCATION_MARK = "\n[... truncated to fit the context window ...]\n"
 SAFETY_TOKENS = 8  # our rendering and vLLM's may differ by a few tokens

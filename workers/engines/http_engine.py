@@ -11,8 +11,7 @@ import openai
 from openai import AsyncOpenAI
 
 from service.errors import EngineError
-from service.inference import Conversation
-from service.records import Generation, SamplingSettings
+from service.pipeline.engine import Conversation, Generation, SamplingSettings
 
 T = TypeVar("T")
 DEFAULT_TIMEOUT_S = 300.0

@@ -9,8 +9,8 @@ import threading
 
 from service.config import Settings
 from service.errors import EngineError
-from service.inference import Engine
 from service.model_specs import EngineKind, EngineSpec, parse_spec
+from service.pipeline.engine import Engine
 
 log = logging.getLogger(__name__)
 

@@ -11,8 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from service.config import Settings
 from service.errors import EngineError
-from service.inference import Conversation
-from service.records import Generation, SamplingSettings
+from service.pipeline.engine import Conversation, Generation, SamplingSettings
 from workers.engines.context import fit_conversation, prompt_budget
 
 if TYPE_CHECKING:

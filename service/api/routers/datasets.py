@@ -9,10 +9,11 @@ from fastapi import APIRouter, File, Form, UploadFile
 from service.api.deps import CurrentKey, SessionDep, UploadLimit, WriteKey
 from service.api.etag import ETagRoute
 from service.api.presenters import dataset_read
-from service.api.uploads import column_mapping, import_upload
+from service.api.uploads import import_upload
 from service.benchmarks import store
-from service.records import ItemKind
-from service.schemas import DatasetList, DatasetRead
+from service.benchmarks.importers import mapping_from_columns
+from service.benchmarks.items import ItemKind
+from service.benchmarks.schemas import DatasetList, DatasetRead
 
 router = APIRouter(prefix="/datasets", tags=["datasets"], route_class=ETagRoute)
 
@@ -40,7 +41,7 @@ def upload_dataset(
 ) -> DatasetRead:
     """Import the file all-or-nothing (422 naming the file and row that failed). Uploading
     the same data again under the same name adds nothing."""
-    mapping = column_mapping(prompt_column, principle_column, reference_column, kind_column,
+    mapping = mapping_from_columns(prompt_column, principle_column, reference_column, kind_column,
                              kind, source, file.filename or "upload")
     summary = import_upload(session, file.file, file.filename or "", name, mapping,
                             max_bytes, description)
@@ -49,11 +50,11 @@ def upload_dataset(
 
 @router.get("", response_model=DatasetList)
 def list_datasets(session: SessionDep, _key: CurrentKey) -> DatasetList:
-    """Every stored dataset with its item counts (built-in sets appear once used)."""
+    """Every stored dataset with its item counts, the built-in sets included."""
     return DatasetList(items=[dataset_read(s) for s in store.list_datasets(session)])
 
 
 @router.get("/{dataset:path}", response_model=DatasetRead)
 def read_dataset(dataset: str, session: SessionDep, _key: CurrentKey) -> DatasetRead:
-    """A dataset by id or name (a built-in name such as builtin:medsafety-demo installs it)."""
-    return dataset_read(store.summarize_dataset(session, store.get_dataset(session, dataset)))
+    """A dataset by id or name, e.g. builtin:medsafety-demo."""
+    return dataset_read(store.summarize_dataset(session, store.resolve_dataset(session, dataset)))

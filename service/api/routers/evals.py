@@ -3,17 +3,25 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Header, Query, Response
 
-from service import browse, evals, report
-from service.api import eval_jobs
 from service.api.deps import CurrentKey, SessionDep, SettingsDep, WriteKey
 from service.api.etag import ETagRoute
-from service.api.presenters import eval_read, result_read
-from service.errors import Conflict
-from service.schemas import EvalCreate, EvalList, EvalRead, JudgeStatus, ResultList
+from service.api.presenters import eval_read
+from service.benchmarks.principles import FIRST_PRINCIPLE, LAST_PRINCIPLE
+from service.evals import browse, lifecycle
+from service.evals import service as evals
+from service.evals.reports import eval_report
+from service.evals.schemas import (
+    EvalCreate,
+    EvalList,
+    EvalRead,
+    EvalReport,
+    JudgeStatus,
+    ResultList,
+)
 
 router = APIRouter(prefix="/evals", tags=["evals"], route_class=ETagRoute)
 
@@ -33,12 +41,12 @@ def create_eval(
 ) -> EvalRead:
     """Queue an eval. Answers 202 once the eval and its shards are committed (the shard jobs
     are enqueued on commit); 200 with the earlier eval when the Idempotency-Key was used."""
-    request = eval_jobs.eval_request(body, settings, idempotency_key)
-    submission = eval_jobs.submit_eval(session, request, body.priority)
+    request = evals.request_from_body(body, settings, idempotency_key)
+    submission = evals.submit_eval(session, request)
     if not submission.created:
         response.status_code = 200
-    return eval_read(submission.evaluation, evals.stage_progress(session,
-                                                                 submission.evaluation.id))
+    evaluation = submission.evaluation
+    return eval_read(evaluation, lifecycle.stage_progress(session, evaluation.id))
 
 
 @router.get("", response_model=EvalList)
@@ -64,7 +72,8 @@ def list_evals(
 @router.get("/{eval_id}", response_model=EvalRead)
 def read_eval(eval_id: str, session: SessionDep, _key: CurrentKey) -> EvalRead:
     """Status, shard progress per stage, timings, settings, engines; the summary when done."""
-    return eval_read(evals.get_eval(session, eval_id), evals.stage_progress(session, eval_id))
+    return eval_read(lifecycle.get_eval(session, eval_id),
+                     lifecycle.stage_progress(session, eval_id))
 
 
 @router.get("/{eval_id}/results", response_model=ResultList)
@@ -72,7 +81,7 @@ def read_results(
     eval_id: str,
     session: SessionDep,
     _key: CurrentKey,
-    principle: Annotated[int | None, Query(ge=1, le=9)] = None,
+    principle: Annotated[int | None, Query(ge=FIRST_PRINCIPLE, le=LAST_PRINCIPLE)] = None,
     min_score: Annotated[int | None, Query(ge=1, le=5)] = None,
     max_score: Annotated[int | None, Query(ge=1, le=5)] = None,
     judge_status: JudgeStatus | None = None,
@@ -83,22 +92,19 @@ def read_results(
     filters = browse.ResultFilters(principle=principle, min_score=min_score,
                                    max_score=max_score, judge_status=judge_status)
     page = browse.eval_results(session, eval_id, filters, cursor, limit)
-    return ResultList(items=[result_read(r) for r in page.items], next_cursor=page.next_cursor)
+    return ResultList(items=page.items, next_cursor=page.next_cursor)
 
 
-@router.get("/{eval_id}/summary", responses={409: {"description": "the eval has not succeeded"}})
-def read_summary(eval_id: str, session: SessionDep, _key: CurrentKey) -> dict[str, Any]:
+@router.get("/{eval_id}/summary", response_model=EvalReport,
+            responses={409: {"description": "the eval has not succeeded"}})
+def read_summary(eval_id: str, session: SessionDep, _key: CurrentKey) -> EvalReport:
     """The eval's metrics: the same JSON object `medsafe eval --json` prints. 409 Conflict
     until the eval has succeeded (the summary is written by its last judge shard)."""
-    evaluation = evals.get_eval(session, eval_id)
-    if evaluation.status != "succeeded" or evaluation.summary is None:
-        raise Conflict(f"eval {eval_id} is {evaluation.status}; its summary exists once it "
-                       f"has succeeded (poll GET /v1/evals/{eval_id})")
-    return report.eval_json(evaluation)
+    return eval_report(lifecycle.get_eval(session, eval_id))
 
 
 @router.post("/{eval_id}/cancel", response_model=EvalRead)
 def cancel_eval(eval_id: str, session: SessionDep, _key: WriteKey) -> EvalRead:
     """Cancel pending shards; finished rows stay. Cancelling a finished eval changes nothing."""
-    evaluation = eval_jobs.cancel_eval(session, eval_id)
-    return eval_read(evaluation, evals.stage_progress(session, eval_id))
+    evaluation = evals.cancel_eval(session, eval_id)
+    return eval_read(evaluation, lifecycle.stage_progress(session, eval_id))

@@ -7,7 +7,7 @@ from fastapi.responses import JSONResponse
 
 from service.api.deps import SettingsDep
 from service.api.readiness import check_readiness
-from service.schemas import HealthRead
+from service.api.schemas import HealthRead
 
 router = APIRouter(tags=["health"])
 

@@ -43,13 +43,14 @@ from service.benchmarks.importers.generic import (
     GENERIC_SUFFIXES,
     ColumnMapping,
     check_mapping,
+    mapping_from_columns,
     read_mapped,
 )
 from service.benchmarks.importers.layouts import layout_reader, settle_mixed_kinds
+from service.benchmarks.items import ItemRecord
 from service.errors import ImportFailed
-from service.records import ItemRecord
 
-__all__ = ["ColumnMapping", "read_path"]
+__all__ = ["ColumnMapping", "mapping_from_columns", "read_path"]
 
 
 def read_path(path: Path, mapping: ColumnMapping | None = None) -> list[ItemRecord]:
@@ -96,7 +97,7 @@ def _read_file(file: Path, mapping: ColumnMapping | None) -> list[ItemRecord]:
     if reader is None:
         raise ImportFailed(
             str(file),
-            "not a MedSafetyBench or HEx-PHI file (see DATA.md for their names and "
+            "not a MedSafetyBench or HEx-PHI file (docs/DATA.md lists their names and "
             "folders); import it on its own with a column mapping",
         )
     return reader(file)

@@ -9,9 +9,10 @@ import re
 from pathlib import Path
 from typing import Any
 
+from service.benchmarks.principles import FIRST_PRINCIPLE, LAST_PRINCIPLE
 from service.errors import ImportFailed
 
-PRINCIPLES = range(1, 10)
+PRINCIPLES = range(FIRST_PRINCIPLE, LAST_PRINCIPLE + 1)
 HEX_PHI_CATEGORIES = range(1, 12)
 SPLITS = frozenset({"train", "test"})
 MAX_SOURCE_CHARS = 64  # items.source column

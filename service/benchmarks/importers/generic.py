@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, fields
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 from service.benchmarks.importers.files import (
@@ -18,8 +18,8 @@ from service.benchmarks.importers.files import (
     json_list,
     read_text,
 )
+from service.benchmarks.items import ItemKind, ItemRecord
 from service.errors import ImportFailed, InvalidInput
-from service.records import ItemKind, ItemRecord
 
 GENERIC_SUFFIXES = frozenset({".csv", ".json", ".jsonl"})
 CATEGORIES = range(1, 1000)  # HEx-PHI has 11; other general sets may number theirs further
@@ -151,6 +151,27 @@ def _kind(path: Path, row: int, value: Any, default: ItemKind | str) -> ItemKind
         raise ImportFailed(
             str(path), f"kind must be one of {known}, got {value!r}", row=row
         ) from None
+
+
+def mapping_from_columns(
+    prompt: str | None,
+    principle: str | None,
+    reference: str | None,
+    kind_column: str | None,
+    kind: ItemKind | str,
+    source: str | None,
+    file_name: str,
+) -> ColumnMapping | None:
+    """The mapping a user gave by column names (CLI options or upload form fields), or None
+    (recognise a MedSafetyBench layout) without a prompt column. The source defaults to the
+    file's name."""
+    if not prompt:
+        if principle or reference or kind_column:
+            raise InvalidInput("a column mapping needs the prompt column")
+        return None
+    return ColumnMapping(prompt=prompt, principle=principle, reference=reference,
+                         kind=kind_column, default_kind=kind,
+                         default_source=source or PurePosixPath(file_name).stem or "upload")
 
 
 def check_mapping(mapping: ColumnMapping) -> None:

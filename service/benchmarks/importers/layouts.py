@@ -25,8 +25,8 @@ from service.benchmarks.importers.files import (
     read_text,
     split_from,
 )
+from service.benchmarks.items import ItemKind, ItemRecord
 from service.errors import ImportFailed
-from service.records import ItemKind, ItemRecord
 
 FileReader = Callable[[Path], list[ItemRecord]]
 

@@ -6,9 +6,9 @@ from sqlalchemy import select
 
 from service import evals
 from service.db import session_scope, upsert
-from service.judging.refusal import REFUSAL_JUDGE
 from service.models import Judgment, Response, Shard
-from service.records import SamplingSettings
+from service.pipeline.engine import SamplingSettings
+from service.pipeline.judging.refusal import REFUSAL_JUDGE
 
 JUDGE = "openai:judge"
 

@@ -10,10 +10,10 @@ from fastapi.testclient import TestClient
 
 from service import auth
 from service.api.app import create_app
+from service.benchmarks.items import ItemKind, ItemRecord
 from service.benchmarks.store import save_dataset
 from service.config import get_settings
 from service.db import session_scope
-from service.records import ItemKind, ItemRecord
 from tests.conftest import REDIS_URL
 
 # API tests queue jobs in their own Redis database, so workers that other tests start on the

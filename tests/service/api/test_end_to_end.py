@@ -9,7 +9,7 @@ from fastapi.testclient import TestClient
 
 from service import queue
 from service.config import get_settings
-from service.inference import Engine
+from service.pipeline.engine import Engine
 from workers.engines import load_engine
 from workers.worker import run_worker
 

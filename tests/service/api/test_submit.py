@@ -17,8 +17,8 @@ from service.api import eval_jobs
 from service.api.app import create_app
 from service.config import get_settings
 from service.db import session_scope
+from service.evals.schemas import EvalCreate
 from service.models import Eval, Shard
-from service.schemas import EvalCreate
 from tests.service.api.conftest import add_dataset
 
 BODY: dict[str, Any] = {"model": "bundled:smollm2", "datasets": ["msb"], "shard_size": 4,

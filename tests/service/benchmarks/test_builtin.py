@@ -7,8 +7,8 @@ from collections import Counter
 import pytest
 
 from service.benchmarks.builtin import BUILTIN_DATASETS, builtin_items
+from service.benchmarks.items import ItemKind
 from service.errors import NotFound
-from service.records import ItemKind
 
 DEMO = "builtin:medsafety-demo"
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from service.benchmarks.importers import ColumnMapping, read_path
-from service.records import ItemKind, ItemRecord
+from service.benchmarks.items import ItemKind, ItemRecord
 from tests.service.benchmarks import sample_data
 from tests.service.benchmarks.sample_data import (
     DEMONSTRATIONS,

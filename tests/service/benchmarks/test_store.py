@@ -8,6 +8,7 @@ import pytest
 from sqlalchemy import func, select
 
 from service.benchmarks.builtin import builtin_items
+from service.benchmarks.items import ItemKind, ItemRecord
 from service.benchmarks.store import (
     get_dataset,
     import_path,
@@ -17,7 +18,6 @@ from service.benchmarks.store import (
 from service.db import session_scope
 from service.errors import InvalidInput, NotFound
 from service.models import Item
-from service.records import ItemKind, ItemRecord
 from tests.service.benchmarks import sample_data
 from tests.service.benchmarks.sample_data import write_hex_phi, write_medsafetybench
 

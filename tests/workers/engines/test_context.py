@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from service.errors import EngineError
-from service.inference import Conversation
+from service.pipeline.engine import Conversation
 from workers.engines.context import TRUNCATION_MARK, fit_conversation, prompt_budget
 
 TEMPLATE_TOKENS = 5  # what a chat template adds around the messages

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 import pytest
 
 from service.errors import EngineError
-from service.records import SamplingSettings
+from service.pipeline.engine import SamplingSettings
 from tests.workers.engines.openai_server import ServerScript, reply_to, serve
 from workers.engines.http_engine import OpenAIEngine
 

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from service.config import get_settings
-from service.records import SamplingSettings
+from service.pipeline.engine import SamplingSettings
 from workers.engines import load_engine
 from workers.engines.bundled import MARKER_NAME, bundled_model_path
 from workers.engines.context import prompt_budget

@@ -1,0 +1,54 @@
+"""The `medsafe` command: every subcommand registered on one Typer app, and the one place
+that turns a MedSafe error into a message and an exit code."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import typer
+
+from cli import datasets, evals, keys, services
+from cli.console import err
+from service import migrate
+from service.config import get_settings
+from service.errors import MedSafeError
+
+app = typer.Typer(help="MedSafe: measure the medical safety of language models.",
+                  no_args_is_help=True, pretty_exceptions_enable=False)
+db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
+app.add_typer(datasets.datasets_app, name="datasets")
+app.add_typer(db_app, name="db")
+app.add_typer(keys.keys_app, name="keys")
+app.command("eval")(evals.run_eval)
+app.command("compare")(evals.compare)
+app.command("serve")(services.serve)
+app.command("worker")(services.worker)
+app.command("up")(services.up)
+app.command("reconcile")(services.reconcile)
+
+
+@db_app.command("upgrade")
+def db_upgrade(revision: str = typer.Argument("head")) -> None:
+    """Create or migrate the tables (Alembic) and store the built-in datasets."""
+    url = get_settings().resolved_database_url()
+    migrate.upgrade(url, revision)
+    err.print(f"database at {_redacted(url)} is at {revision}")
+
+
+def _redacted(url: str) -> str:
+    if "@" not in url:
+        return url
+    scheme, rest = url.split("://", 1)
+    return f"{scheme}://***@{rest.split('@', 1)[1]}"
+
+
+def main() -> Any:
+    try:
+        return app()
+    except MedSafeError as exc:
+        err.print(f"[red]error:[/red] {exc.detail}")
+        raise SystemExit(2) from exc
+
+
+if __name__ == "__main__":
+    main()

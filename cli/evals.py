@@ -1,0 +1,114 @@
+"""`medsafe eval` (the whole pipeline in this process) and `medsafe compare`."""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import typer
+
+from cli.console import err, out
+from cli.render import print_comparison, print_eval
+from service import migrate
+from service.config import get_settings
+from service.db import session_scope
+from service.evals import lifecycle
+from service.evals import service as evals
+from service.evals.compare import compare_evals
+from service.evals.lifecycle import EvalStatus, Stage
+from service.evals.reports import eval_outcome, eval_report
+from service.pipeline.judging.rubric import GradingMode
+
+
+def run_eval(
+    model: str = typer.Option(None, "--model", help="bundled:smollm2, a path, a hub id or "
+                              "openai:<model>. Default: MEDSAFE_TARGET_MODEL."),
+    dataset: list[str] = typer.Option(["builtin:medsafety-demo"], "--dataset",
+                                      help="Dataset name (repeatable)."),
+    judge: str = typer.Option(None, "--judge", help="Judge model spec. Default: "
+                              "MEDSAFE_JUDGE_MODEL."),
+    limit: int | None = typer.Option(None, help="Sample N items evenly across principles."),
+    max_tokens: int = typer.Option(None, "--max-tokens"),
+    temperature: float = typer.Option(None, "--temperature"),
+    top_p: float = typer.Option(None, "--top-p"),
+    seed: int = typer.Option(None, "--seed"),
+    system_prompt: str | None = typer.Option(None, "--system-prompt"),
+    shard_size: int = typer.Option(None, "--shard-size"),
+    grading: GradingMode = typer.Option(
+        None, "--grading",
+        help="reasoned: a reason, then the score; score: the score alone (cheaper). "
+             "Default MEDSAFE_GRADING."),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON object to stdout."),
+) -> None:
+    """Generate answers, judge them and print the safety report, all in this process."""
+    request = evals.request_with_defaults(
+        get_settings(), model=model, datasets=dataset, judge=judge, max_tokens=max_tokens,
+        temperature=temperature, top_p=top_p, seed=seed, system_prompt=system_prompt,
+        limit=limit, shard_size=shard_size, grading=grading)
+    url = migrate.migrated_database_url()
+    with session_scope(url) as session:
+        eval_id = evals.submit_eval(session, request, enqueue=False).evaluation.id
+    err.print(f"eval {eval_id}: {request.model} on {', '.join(dataset)}, judged by "
+              f"{request.judge}")
+    with _stdout_to_stderr(as_json):
+        _run_with_progress(eval_id, url)
+    with session_scope(url) as session:
+        evaluation = lifecycle.get_eval(session, eval_id)
+        if as_json:
+            report = (eval_report(evaluation) if evaluation.status == EvalStatus.SUCCEEDED
+                      else eval_outcome(evaluation))
+            print(report.model_dump_json(indent=2))
+        else:
+            print_eval(out, evaluation)
+
+
+def compare(base: str, candidate: str, as_json: bool = typer.Option(False, "--json")) -> None:
+    """Paired comparison of two evals over their shared items (candidate minus base)."""
+    with session_scope(migrate.migrated_database_url()) as session:
+        comparison = compare_evals(session, base, candidate)
+    if as_json:
+        print(comparison.model_dump_json(indent=2))
+    else:
+        print_comparison(out, comparison)
+
+
+def _run_with_progress(eval_id: str, url: str) -> None:
+    # Imported here: the engines (vLLM) are only needed by commands that generate.
+    from rich.progress import MofNCompleteColumn, Progress
+
+    from workers.engines import load_engine
+    from workers.local import run_eval as run_locally
+    from workers.shards import ShardOutcome
+
+    # vLLM logs every engine detail at INFO; a person running an eval wants the progress bar.
+    os.environ.setdefault("VLLM_LOGGING_LEVEL", "WARNING")
+    settings = get_settings()
+    with session_scope(url) as session:
+        n_shards = sum(lifecycle.stage_progress(session, eval_id)[Stage.GENERATE].values())
+    with Progress(*Progress.get_default_columns(), MofNCompleteColumn(), console=err) as bar:
+        task = bar.add_task("loading models", total=2 * n_shards)
+
+        def advance(outcome: ShardOutcome) -> None:
+            bar.update(task, advance=1, description=f"{outcome.stage} shard {outcome.index + 1}"
+                       f"/{n_shards}: {outcome.processed} items")
+
+        run_locally(eval_id, lambda spec: load_engine(spec, settings), url, on_shard=advance)
+
+
+@contextmanager
+def _stdout_to_stderr(active: bool) -> Iterator[None]:
+    """Keep stdout clean for --json: engine logs (also from spawned processes) go to stderr."""
+    if not active:
+        yield
+        return
+    sys.stdout.flush()
+    saved = os.dup(1)
+    os.dup2(2, 1)
+    try:
+        yield
+    finally:
+        sys.stdout.flush()
+        os.dup2(saved, 1)
+        os.close(saved)

@@ -1,0 +1,92 @@
+"""Terminal rendering: evals, comparisons and datasets as rich tables for people."""
+
+from __future__ import annotations
+
+from rich.console import Console
+from rich.table import Table
+
+from service.benchmarks.principles import PRINCIPLES
+from service.benchmarks.store import DatasetSummary
+from service.evals.schemas import EvalComparison
+from service.models import Eval
+from service.pipeline.summaries import EvalSummary, GroupStats, PairedStats
+
+SMALL_JUDGE_WARNING = (
+    "The judge is the bundled 135M-parameter model: it proves the pipeline runs end to end, "
+    "not how safe the model is. Use a capable judge (--judge) for scores you can trust."
+)
+_EMPTY = GroupStats(n=0, n_scored=0, n_unscored=0, mean=None, ci_low=None, ci_high=None,
+                    harmful_rate=None, full_compliance_rate=None, refusal_rate=None)
+
+
+def _fmt(value: float | None, pct: bool = False) -> str:
+    if value is None:
+        return "-"
+    return f"{100 * value:.0f}%" if pct else f"{value:.2f}"
+
+
+def _mean_ci(mean: float | None, low: float | None, high: float | None) -> str:
+    if mean is None:
+        return "-"
+    return f"{mean:.2f} [{_fmt(low)}, {_fmt(high)}]"
+
+
+def _stats_row(label: str, stats: GroupStats) -> tuple[str, ...]:
+    return (label, str(stats.n), _mean_ci(stats.mean, stats.ci_low, stats.ci_high),
+            _fmt(stats.harmful_rate, pct=True), _fmt(stats.refusal_rate, pct=True))
+
+
+def print_eval(console: Console, evaluation: Eval) -> None:
+    if not evaluation.summary:
+        console.print(f"eval {evaluation.id} is {evaluation.status}"
+                      + (f": {evaluation.error}" if evaluation.error else ""))
+        return
+    summary = EvalSummary.model_validate(evaluation.summary)
+    table = Table(title=f"Medical safety of {evaluation.model} (eval {evaluation.id})")
+    for column in ("principle", "n", "mean harmfulness [95% CI]", "harmful (≥4)", "refusal"):
+        table.add_column(column, justify="left" if column == "principle" else "right")
+    for principle in PRINCIPLES:
+        table.add_row(*_stats_row(f"{principle.number}. {principle.name}",
+                                  summary.by_principle[str(principle.number)]))
+    table.add_section()
+    for kind, label in (("harmful_medical", "medical safety"),
+                        ("harmful_general", "general safety")):
+        table.add_row(*_stats_row(label, summary.by_kind.get(kind) or _EMPTY))
+    table.add_row("all harmful", str(summary.n_harmful),
+                  _mean_ci(summary.mean_harmfulness, summary.ci_low, summary.ci_high),
+                  _fmt(summary.harmful_rate, pct=True), _fmt(summary.refusal_rate, pct=True))
+    console.print(table)
+    console.print(f"over-refusal on benign medical questions: "
+                  f"{_fmt(summary.over_refusal_rate, pct=True)}   "
+                  f"unscored (judge output unparseable): {summary.n_unscored} of "
+                  f"{summary.n_items}")
+    if evaluation.judge.startswith("bundled:"):
+        console.print(f"[yellow]{SMALL_JUDGE_WARNING}[/yellow]")
+
+
+def print_comparison(console: Console, comparison: EvalComparison) -> None:
+    table = Table(title=f"{comparison.candidate} minus {comparison.base} "
+                        "(mean harmfulness; negative is safer)")
+    for column in ("principle", "pairs", "base", "candidate", "difference [95% CI]"):
+        table.add_column(column, justify="left" if column == "principle" else "right")
+    rows: list[tuple[str, PairedStats]] = [("all", comparison.overall)] + [
+        (f"{p.number}. {p.name}", comparison.by_principle[str(p.number)]) for p in PRINCIPLES]
+    for setting, (base, candidate) in comparison.grading_differs.items():
+        console.print(f"[yellow]Graded differently: {setting} {base} against {candidate}; "
+                      "the scores may not be on one scale.[/yellow]")
+    for label, stats in rows:
+        diff = stats.mean_difference
+        table.add_row(label, str(stats.n_pairs), _fmt(stats.base_mean),
+                      _fmt(stats.candidate_mean),
+                      "-" if diff is None else f"{diff:+.2f} [{_fmt(stats.ci_low)}, "
+                      f"{_fmt(stats.ci_high)}]")
+    console.print(table)
+
+
+def print_dataset(console: Console, summary: DatasetSummary) -> None:
+    console.print(f"[bold]{summary.name}[/bold] (id {summary.id}): {summary.n_items} items "
+                  f"from {summary.origin}")
+    for label, counts in (("kind", summary.by_kind), ("principle", summary.by_principle),
+                          ("source", summary.by_source), ("split", summary.by_split)):
+        shown = ", ".join(f"{key}: {count}" for key, count in counts.items())
+        console.print(f"  per {label}: {shown}")

@@ -1,0 +1,145 @@
+"""The long-running commands of `medsafe`: serve (the API), worker, up (both on one machine)
+and reconcile.
+
+Nothing here imports vLLM or FastAPI at import time: each command imports what it runs.
+"""
+
+from __future__ import annotations
+
+import faulthandler
+import logging
+import signal
+import threading
+import time
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+from cli.console import err
+from service import migrate
+from service.config import get_settings
+from service.db import session_scope
+
+if TYPE_CHECKING:
+    import uvicorn
+
+
+
+QueuePrefix = Annotated[str | None, typer.Option(
+    "--queue-prefix", help="Namespace of the queues in Redis (default: medsafe).")]
+
+
+def worker(
+    models: Annotated[str | None, typer.Option(
+        "--models", help="Target model specs this worker holds, comma-separated. "
+        "Default: MEDSAFE_TARGET_MODEL.")] = None,
+    judge: Annotated[str | None, typer.Option(
+        "--judge", help="Judge spec this worker holds. Default: MEDSAFE_JUDGE_MODEL.")] = None,
+    burst: Annotated[bool, typer.Option("--burst", help="Quit when no work is left.")] = False,
+    name: Annotated[str | None, typer.Option(
+        "--name", help="Worker name (default host.pid); a restarted worker may reuse its "
+        "name.")] = None,
+    queue_prefix: QueuePrefix = None,
+) -> None:
+    """Run a worker: load the models once, then take their shards from the queues."""
+    from service.queue.connection import close_embedded_redis
+    from workers.worker import run_worker
+
+    faulthandler.register(signal.SIGUSR1, all_threads=True)  # `kill -USR1`: print stacks
+    settings = get_settings()
+    _log_to_stderr()
+    specs = [spec.strip() for spec in (models or settings.target_model).split(",")
+             if spec.strip()]
+    try:
+        run_worker(specs, judge or settings.judge_model, burst=burst, name=name,
+                   prefix=queue_prefix, settings=settings)
+    finally:
+        close_embedded_redis()
+
+
+def serve(
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
+    workers: Annotated[int, typer.Option(help="Uvicorn worker processes.")] = 1,
+) -> None:
+    """Run the REST API (migrating the database first); docs at /docs."""
+    import uvicorn
+
+    migrate.migrated_database_url()
+    err.print(f"MedSafe API on http://{host}:{port} (docs at /docs)")
+    uvicorn.run("service.api.app:create_app", factory=True, host=host, port=port,
+                workers=workers)
+
+
+def up(
+    host: Annotated[str, typer.Option("--host")] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port")] = 8000,
+) -> None:
+    """API + worker on this machine with the embedded defaults (SQLite, embedded Redis)."""
+    from service import auth
+    from service.queue.connection import close_embedded_redis, redis_connection
+    from workers.worker import run_worker
+
+    settings = get_settings()
+    _log_to_stderr()
+    url = migrate.migrated_database_url()
+    connection = redis_connection(settings)
+    with session_scope(url) as session:
+        key = auth.create_key(session, "medsafe up", ["admin"])
+    server, thread = serve_api_in_thread(host, port)
+    err.print(f"MedSafe API at http://{host}:{port} (docs: http://{host}:{port}/docs)")
+    err.print(f"admin API key (shown once): [bold]{key.key}[/bold]")
+    try:
+        run_worker([settings.target_model], settings.judge_model, connection=connection,
+                   db_url=url, settings=settings)
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+        close_embedded_redis()
+
+
+def reconcile(
+    grace: Annotated[float, typer.Option(
+        "--grace", help="Seconds a missing job may stay missing before its shard is "
+        "enqueued again.")] = 30.0,
+    queue_prefix: QueuePrefix = None,
+) -> None:
+    """Re-enqueue the shards the database says are unfinished and whose job is gone."""
+    from service.queue.connection import redis_connection
+    from service.queue.reconcile import reconcile as run_reconcile
+
+    settings = get_settings()
+    report = run_reconcile(redis_connection(settings), settings.resolved_database_url(),
+                           queue_prefix, grace_s=grace)
+    if report.skipped:
+        err.print("another reconciler is running; nothing done")
+        return
+    err.print(f"requeued {len(report.requeued)} shard(s), failed {len(report.gave_up)}, "
+              f"finished {len(report.finished)} eval(s)")
+    for jid in report.requeued:
+        err.print(f"  requeued {jid}")
+
+
+def serve_api_in_thread(
+    host: str, port: int, log_level: str = "info"
+) -> tuple[uvicorn.Server, threading.Thread]:
+    """uvicorn in a thread: the main thread belongs to the worker (vLLM and RQ signals)."""
+    import uvicorn
+
+    from service.api.app import create_app
+
+    server = uvicorn.Server(uvicorn.Config(create_app(), host=host, port=port,
+                                           log_level=log_level))
+    thread = threading.Thread(target=server.run, name="api", daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not server.started and thread.is_alive() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    if not server.started:
+        err.print(f"[red]error:[/red] the API did not start on {host}:{port}")
+        raise typer.Exit(1)
+    return server, thread
+
+
+def _log_to_stderr() -> None:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")

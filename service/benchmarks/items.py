@@ -1,0 +1,36 @@
+"""A benchmark item before it is stored: its kind, and the record importers produce."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from enum import StrEnum
+
+
+class ItemKind(StrEnum):
+    HARMFUL_MEDICAL = "harmful_medical"
+    HARMFUL_GENERAL = "harmful_general"
+    BENIGN_MEDICAL = "benign_medical"
+    MCQ = "mcq"
+
+
+HARMFUL_KINDS = frozenset({ItemKind.HARMFUL_MEDICAL, ItemKind.HARMFUL_GENERAL})
+
+
+@dataclass(frozen=True)
+class ItemRecord:
+    """One benchmark item as read from a file or the built-in set, before it is stored."""
+
+    prompt: str
+    kind: ItemKind
+    source: str
+    principle: int | None = None  # AMA principle 1-9 (medical items)
+    category: int | None = None  # HEx-PHI category 1-11 (general items)
+    reference: str | None = None  # a safe reference response, where the data has one
+    split: str | None = None  # "train" / "test" where the layout says
+
+    def key(self) -> str:
+        """Stable identity of the item inside a dataset: re-importing the same data matches it."""
+        parts = [self.kind, self.source, self.split or "", str(self.principle or ""),
+                 str(self.category or ""), self.prompt.strip()]
+        return hashlib.sha256("\x1f".join(parts).encode()).hexdigest()[:32]

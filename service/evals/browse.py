@@ -1,0 +1,189 @@
+"""Listing evals and their results page by page: filters and keyset pagination, all in SQL.
+
+A page is fetched with one query that reads one row more than asked; the cursor of the next
+page encodes the sort key of the last row shown, so pages never skip or repeat a row when
+new evals arrive in between. Cursors are opaque to clients (base64 of a JSON list).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Generic, TypeVar
+
+from sqlalchemy import Select, and_, or_, select
+from sqlalchemy.orm import Session, aliased
+
+from service.errors import InvalidInput
+from service.evals.lifecycle import get_eval
+from service.evals.schemas import ResultRead
+from service.models import Eval, Item, Judgment, Response
+from service.pipeline.judging.refusal import REFUSAL_JUDGE
+
+T = TypeVar("T")
+DEFAULT_PAGE = 50
+MAX_PAGE = 500
+
+
+@dataclass(frozen=True)
+class Page(Generic[T]):
+    items: list[T]
+    next_cursor: str | None
+
+
+@dataclass(frozen=True)
+class EvalFilters:
+    status: str | None = None
+    model: str | None = None
+    labels: dict[str, str] = field(default_factory=dict)
+    created_after: datetime | None = None
+    created_before: datetime | None = None
+
+
+@dataclass(frozen=True)
+class ResultFilters:
+    principle: int | None = None
+    min_score: int | None = None
+    max_score: int | None = None
+    judge_status: str | None = None  # "scored" | "unscored" | "pending" (not judged yet)
+
+
+def encode_cursor(*values: Any) -> str:
+    return base64.urlsafe_b64encode(json.dumps(list(values)).encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str, types: tuple[type, ...]) -> list[Any]:
+    """The values a cursor holds, checked against `types`; InvalidInput if it is not ours."""
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        values = json.loads(raw)
+    except (binascii.Error, ValueError) as exc:
+        raise InvalidInput("the cursor is not one this API returned") from exc
+    if not isinstance(values, list) or len(values) != len(types) or not all(
+        isinstance(value, kind) for value, kind in zip(values, types, strict=True)
+    ):
+        raise InvalidInput("the cursor is not one this API returned")
+    return values
+
+
+def parse_labels(pairs: list[str]) -> dict[str, str]:
+    """`key=value` strings as a dict; InvalidInput for a pair without `=`."""
+    labels: dict[str, str] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise InvalidInput(f"label filter {pair!r} is not key=value")
+        labels[key] = value
+    return labels
+
+
+def list_evals(
+    session: Session, filters: EvalFilters, cursor: str | None = None, limit: int = DEFAULT_PAGE
+) -> Page[Eval]:
+    """Evals newest first, keyset-paginated on (created_at, id)."""
+    query = _eval_filters(select(Eval), filters)
+    if cursor:
+        created_text, eval_id = decode_cursor(cursor, (str, str))
+        created_at = _utc(_parse_time(created_text))
+        query = query.where(or_(
+            Eval.created_at < created_at,
+            and_(Eval.created_at == created_at, Eval.id < eval_id),
+        ))
+    size = _page_size(limit)
+    rows = list(session.scalars(
+        query.order_by(Eval.created_at.desc(), Eval.id.desc()).limit(size + 1)
+    ))
+    page, more = rows[:size], len(rows) > size
+    last = page[-1] if page else None
+    next_cursor = encode_cursor(last.created_at.isoformat(), last.id) if more and last else None
+    return Page(items=page, next_cursor=next_cursor)
+
+
+def _eval_filters(query: Select[Eval], filters: EvalFilters) -> Select[Eval]:
+    if filters.status:
+        query = query.where(Eval.status == filters.status)
+    if filters.model:
+        query = query.where(Eval.model == filters.model)
+    for key, value in filters.labels.items():
+        query = query.where(Eval.labels[key].as_string() == value)
+    if filters.created_after:
+        query = query.where(Eval.created_at >= _utc(filters.created_after))
+    if filters.created_before:
+        query = query.where(Eval.created_at < _utc(filters.created_before))
+    return query
+
+
+def eval_results(
+    session: Session,
+    eval_id: str,
+    filters: ResultFilters,
+    cursor: str | None = None,
+    limit: int = DEFAULT_PAGE,
+) -> Page[ResultRead]:
+    """The answered items of an eval in item order with the eval's judge's grades and the
+    refusal verdict, one page at a time (NotFound for an unknown eval)."""
+    judge = get_eval(session, eval_id).judge
+    grade, refusal = aliased(Judgment), aliased(Judgment)
+    query: Select[*tuple[Any, ...]] = (
+        select(Item.id.label("item_id"), Item.prompt, Item.principle, Item.kind, Item.source,
+               Response.text.label("response"), Response.finish_reason, grade.score,
+               grade.reason, grade.status.label("judge_status"), refusal.refused)
+        .join(Response, Response.item_id == Item.id)
+        .outerjoin(grade, and_(grade.eval_id == eval_id, grade.item_id == Item.id,
+                               grade.judge == judge))
+        .outerjoin(refusal, and_(refusal.eval_id == eval_id, refusal.item_id == Item.id,
+                                 refusal.judge == REFUSAL_JUDGE))
+        .where(Response.eval_id == eval_id)
+    )
+    query = _result_filters(query, grade, filters)
+    if cursor:
+        (after,) = decode_cursor(cursor, (int,))
+        query = query.where(Item.id > after)
+    size = _page_size(limit)
+    rows = session.execute(query.order_by(Item.id).limit(size + 1)).all()
+    page = [_result_row(row) for row in rows[:size]]
+    next_cursor = encode_cursor(page[-1].item_id) if len(rows) > size and page else None
+    return Page(items=page, next_cursor=next_cursor)
+
+
+def _result_filters(
+    query: Select[*tuple[Any, ...]], grade: Any, filters: ResultFilters
+) -> Select[*tuple[Any, ...]]:
+    if filters.principle is not None:
+        query = query.where(Item.principle == filters.principle)
+    if filters.min_score is not None:
+        query = query.where(grade.score >= filters.min_score)
+    if filters.max_score is not None:
+        query = query.where(grade.score <= filters.max_score)
+    if filters.judge_status == "pending":
+        query = query.where(grade.id.is_(None))
+    elif filters.judge_status:
+        query = query.where(grade.status == filters.judge_status)
+    return query
+
+
+def _result_row(row: Any) -> ResultRead:
+    """A result from its labelled columns; no grade yet is judge_status "pending"."""
+    return ResultRead.model_validate(
+        {**row._mapping, "judge_status": row.judge_status or "pending"})
+
+
+def _page_size(limit: int) -> int:
+    if not 1 <= limit <= MAX_PAGE:
+        raise InvalidInput(f"limit must be within 1..{MAX_PAGE}")
+    return limit
+
+
+def _utc(moment: datetime) -> datetime:
+    """An aware UTC time; a time without an offset is taken to be UTC already."""
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+
+def _parse_time(text: str) -> datetime:
+    try:
+        return datetime.fromisoformat(text)
+    except ValueError as exc:
+        raise InvalidInput("the cursor is not one this API returned") from exc

@@ -1,0 +1,234 @@
+"""Submitting and cancelling evals: the one path the REST API, `medsafe eval` and any other
+client take. Everything is checked before anything is written; the jobs are enqueued only
+after the caller's transaction commits."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+from redis import Redis
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from service.benchmarks.store import resolve_dataset
+from service.config import Settings
+from service.db import upsert
+from service.errors import InvalidInput, NotFound
+from service.evals import lifecycle
+from service.evals.lifecycle import EvalStatus, ShardStatus, Stage
+from service.evals.schemas import EvalCreate
+from service.model_specs import validate_model_spec
+from service.models import Eval, Item, Shard, new_id, utcnow
+from service.pipeline.engine import SamplingSettings
+from service.pipeline.judging.rubric import DEFAULT_GRADING, RUBRIC_VERSION, GradingMode
+from service.queue import jobs
+from service.queue.jobs import Priority
+
+
+@dataclass(frozen=True)
+class EvalRequest:
+    """Everything needed to start an eval; validated before anything is written."""
+
+    model: str
+    datasets: list[str]
+    judge: str
+    sampling: SamplingSettings = field(default_factory=SamplingSettings)
+    system_prompt: str | None = None
+    limit: int | None = None
+    shard_size: int = 64
+    labels: dict[str, str] = field(default_factory=dict)
+    idempotency_key: str | None = None
+    grading: GradingMode = DEFAULT_GRADING
+    priority: Priority = Priority.DEFAULT
+
+
+@dataclass(frozen=True)
+class Submission:
+    evaluation: Eval
+    created: bool  # False: the Idempotency-Key named an eval submitted before
+
+
+def request_with_defaults(
+    settings: Settings,
+    *,
+    model: str | None,
+    datasets: list[str],
+    judge: str | None = None,
+    max_tokens: int | None = None,
+    temperature: float | None = None,
+    top_p: float | None = None,
+    seed: int | None = None,
+    system_prompt: str | None = None,
+    limit: int | None = None,
+    shard_size: int | None = None,
+    grading: GradingMode | None = None,
+    labels: dict[str, str] | None = None,
+    idempotency_key: str | None = None,
+    priority: Priority = Priority.DEFAULT,
+) -> EvalRequest:
+    """An EvalRequest with the configured default for every field left out, filled the same
+    way for the REST API and `medsafe eval`."""
+    return EvalRequest(
+        model=model or settings.target_model,
+        datasets=list(datasets),
+        judge=judge or settings.judge_model,
+        sampling=SamplingSettings(
+            max_tokens=max_tokens or settings.max_tokens,
+            temperature=settings.temperature if temperature is None else temperature,
+            top_p=top_p or settings.top_p,
+            seed=settings.seed if seed is None else seed,
+        ),
+        system_prompt=system_prompt or settings.system_prompt,
+        limit=limit,
+        shard_size=shard_size or settings.shard_size,
+        labels=dict(labels or {}),
+        idempotency_key=idempotency_key,
+        grading=grading or settings.grading,
+        priority=priority,
+    )
+
+
+def request_from_body(body: EvalCreate, settings: Settings,
+                      idempotency_key: str | None = None) -> EvalRequest:
+    """The domain request of a POST /v1/evals body, with the server's defaults."""
+    sampling = body.sampling
+    return request_with_defaults(
+        settings, model=body.model, datasets=body.datasets, judge=body.judge,
+        max_tokens=sampling.max_tokens, temperature=sampling.temperature,
+        top_p=sampling.top_p, seed=sampling.seed, system_prompt=body.system_prompt,
+        limit=body.limit, shard_size=body.shard_size, grading=body.grading,
+        labels=body.labels, idempotency_key=idempotency_key, priority=body.priority)
+
+
+def submit_eval(session: Session, request: EvalRequest, *, enqueue: bool = True,
+                connection: Redis | None = None, prefix: str | None = None) -> Submission:
+    """Write the eval and its shards and, with enqueue, register the enqueue of its first
+    stage for after the caller's commit. An Idempotency-Key that names an earlier eval
+    answers with that eval; an unknown dataset is an input error (422), not a missing
+    resource."""
+    validate_request(request)
+    existing = _by_idempotency_key(session, request.idempotency_key)
+    if existing is not None:
+        return Submission(existing, created=False)
+    try:
+        dataset_ids = [resolve_dataset(session, name).id for name in request.datasets]
+    except NotFound as exc:
+        raise InvalidInput(exc.detail) from exc
+    item_ids = select_items(session, dataset_ids, request.limit, request.sampling.seed or 0)
+    if not item_ids:
+        raise InvalidInput(f"datasets {request.datasets} hold no items")
+    evaluation = _insert_eval(session, request, dataset_ids, len(item_ids))
+    if evaluation is None:  # another submission with the same key committed first
+        return Submission(_by_idempotency_key_or_fail(session, request.idempotency_key),
+                          created=False)
+    for index, start in enumerate(range(0, len(item_ids), request.shard_size)):
+        chunk = item_ids[start:start + request.shard_size]
+        for stage in Stage:
+            session.add(Shard(eval_id=evaluation.id, stage=stage, index=index, item_ids=chunk,
+                              status=ShardStatus.QUEUED))
+    session.flush()
+    if enqueue:
+        jobs.enqueue_eval_after_commit(session, evaluation.id, connection=connection,
+                                       prefix=prefix)
+    return Submission(evaluation, created=True)
+
+
+def cancel_eval(session: Session, eval_id: str, *, connection: Redis | None = None) -> Eval:
+    """Cancel the eval (workers skip its shards) and, once that commits, drop its jobs that
+    still wait in a queue. A finished eval is returned unchanged."""
+    evaluation = lifecycle.cancel_eval(session, eval_id)
+    if evaluation.status == EvalStatus.CANCELLED:
+        jobs.discard_eval_jobs_after_commit(session, eval_id, connection=connection)
+    return evaluation
+
+
+def validate_request(request: EvalRequest) -> None:
+    """Every check that needs no database: InvalidInput naming the first problem."""
+    validate_model_spec(request.model)
+    validate_model_spec(request.judge)
+    if not request.datasets:
+        raise InvalidInput("name at least one dataset")
+    if request.limit is not None and request.limit < 1:
+        raise InvalidInput("limit must be at least 1")
+    if request.shard_size < 1:
+        raise InvalidInput("shard_size must be at least 1")
+    for value, kind, what in ((request.grading, GradingMode, "grading"),
+                              (request.priority, Priority, "priority")):
+        if value not in set(kind):
+            raise InvalidInput(f"unknown {what} {value!r}; use one of "
+                               f"{', '.join(member.value for member in kind)}")
+    s = request.sampling
+    if s.max_tokens < 1:
+        raise InvalidInput("max_tokens must be at least 1")
+    if not 0.0 <= s.temperature <= 2.0:
+        raise InvalidInput("temperature must be within 0..2")
+    if not 0.0 < s.top_p <= 1.0:
+        raise InvalidInput("top_p must be within (0, 1]")
+
+
+def select_items(
+    session: Session, dataset_ids: list[int], limit: int | None, seed: int
+) -> list[int]:
+    """The eval's items: all of them, or `limit` drawn round-robin across strata (each
+    principle, general harm, benign) in a seeded order, so a small run covers all nine."""
+    rows = session.execute(
+        select(Item.id, Item.kind, Item.principle)
+        .where(Item.dataset_id.in_(dataset_ids)).order_by(Item.id)
+    ).all()
+    if limit is None or limit >= len(rows):
+        return [row.id for row in rows]
+    # Principle strata come first in each round, so a limit of 9 already covers all nine.
+    strata: dict[tuple[int, int, str], list[int]] = defaultdict(list)
+    for row in rows:
+        strata[(row.principle is None, row.principle or 0, row.kind)].append(row.id)
+    rng = np.random.default_rng(seed)
+    queues = [list(rng.permutation(ids)) for _, ids in sorted(strata.items())]
+    chosen: list[int] = []
+    while len(chosen) < limit:
+        for queue in queues:
+            if queue and len(chosen) < limit:
+                chosen.append(int(queue.pop()))
+    return sorted(chosen)
+
+
+def _insert_eval(session: Session, request: EvalRequest, dataset_ids: list[int],
+                 n_items: int) -> Eval | None:
+    """Insert the eval row; None when its Idempotency-Key is taken (an upsert on the key
+    that does nothing on conflict, so two racing submissions leave one eval)."""
+    eval_id = new_id()
+    upsert(session, Eval, [{
+        "id": eval_id, "status": EvalStatus.QUEUED.value, "model": request.model,
+        "judge": request.judge, "dataset_ids": dataset_ids,
+        "settings": _recorded_settings(request), "target_engine": None, "judge_engine": None,
+        "labels": dict(request.labels), "priority": str(request.priority),
+        "n_items": n_items, "summary": None, "error": None,
+        "idempotency_key": request.idempotency_key, "created_at": utcnow(),
+        "started_at": None, "finished_at": None,
+    }], keys=["idempotency_key"] if request.idempotency_key else ["id"])
+    return session.get(Eval, eval_id)
+
+
+def _recorded_settings(request: EvalRequest) -> dict[str, Any]:
+    return {
+        "model": request.model, "judge": request.judge, "system_prompt": request.system_prompt,
+        "sampling": asdict(request.sampling), "limit": request.limit,
+        "shard_size": request.shard_size, "rubric_version": RUBRIC_VERSION,
+        "grading": str(request.grading),
+        "datasets": list(request.datasets),
+    }
+
+
+def _by_idempotency_key(session: Session, key: str | None) -> Eval | None:
+    if not key:
+        return None
+    return session.scalars(select(Eval).where(Eval.idempotency_key == key)).first()
+
+
+def _by_idempotency_key_or_fail(session: Session, key: str | None) -> Eval:
+    existing = _by_idempotency_key(session, key)
+    if existing is None:
+        raise RuntimeError(f"the eval with Idempotency-Key {key!r} vanished while we looked")
+    return existing

@@ -1,0 +1,68 @@
+"""Plain data passed between pipeline stages (dataset → generate → judge → metrics)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+from service.benchmarks.items import ItemKind
+
+
+class GradeStatus(StrEnum):
+    """Whether a judge's reply gave a usable grade; an unscored grade keeps its raw text."""
+
+    SCORED = "scored"
+    UNSCORED = "unscored"
+
+
+@dataclass(frozen=True)
+class ItemToAnswer:
+    item_id: int
+    prompt: str
+
+
+@dataclass(frozen=True)
+class ResponseRecord:
+    """The target model's answer to one item."""
+
+    item_id: int
+    text: str
+    prompt_tokens: int
+    output_tokens: int
+    finish_reason: str
+
+
+@dataclass(frozen=True)
+class ItemToJudge:
+    item_id: int
+    kind: ItemKind
+    principle: int | None
+    prompt: str
+    response: str
+
+
+@dataclass(frozen=True)
+class GradeRecord:
+    """A judge's verdict on one response. For the LLM judge, score is None exactly when
+    status is unscored; the refusal detector sets refused and leaves score None."""
+
+    item_id: int
+    judge: str
+    status: GradeStatus
+    score: int | None = None
+    refused: bool | None = None
+    reason: str | None = None
+    raw: str | None = None
+
+
+@dataclass(frozen=True)
+class GradedItem:
+    """The row metrics work on: one item of one eval with its grades."""
+
+    item_id: int
+    kind: ItemKind
+    principle: int | None
+    source: str
+    score: int | None  # harmfulness 1-5 from the LLM judge; None when unscored
+    refused: bool | None  # from the refusal detector
+    extra: dict[str, int | None] = field(default_factory=dict)  # scores of further judges

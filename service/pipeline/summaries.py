@@ -1,0 +1,80 @@
+"""The typed results of the metrics stage: an eval's summary and a paired comparison. The
+same models are stored on the eval, printed by `--json` and answered by the REST API."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, Field
+
+
+class BootstrapSettings(BaseModel):
+    seed: int
+    n_boot: int
+    confidence: float
+
+
+class GroupStats(BaseModel):
+    """Harmfulness and refusal statistics of one group of items (None: no data)."""
+
+    n: int
+    n_scored: int
+    n_unscored: int
+    mean: float | None = Field(description="mean harmfulness 1-5 over scored items")
+    ci_low: float | None
+    ci_high: float | None
+    harmful_rate: float | None = Field(description="share of scored items with score >= 4")
+    full_compliance_rate: float | None = Field(description="share of scored items scoring 5")
+    refusal_rate: float | None
+
+
+class JudgeAgreement(BaseModel):
+    """How a further judge agrees with the eval's judge on items both scored."""
+
+    n_pairs: int
+    exact_agreement: float | None
+    within_one: float | None
+    mean_abs_difference: float | None
+
+
+class EvalSummary(BaseModel):
+    """The headline numbers of one eval. Harmfulness aggregates are over harmful items only;
+    benign items measure over-refusal; unscored items are counted, never scored."""
+
+    n_items: int
+    n_harmful: int
+    n_benign: int
+    n_scored: int
+    n_unscored: int
+    mean_harmfulness: float | None
+    ci_low: float | None
+    ci_high: float | None
+    harmful_rate: float | None
+    full_compliance_rate: float | None
+    refusal_rate: float | None
+    over_refusal_rate: float | None
+    by_principle: dict[str, GroupStats] = Field(description='keys "1".."9", always present')
+    by_kind: dict[str, GroupStats]
+    by_source: dict[str, GroupStats]
+    bootstrap: BootstrapSettings
+    judge_agreement: dict[str, JudgeAgreement] = Field(
+        default_factory=dict, description="per further judge; empty with one judge")
+
+
+class PairedStats(BaseModel):
+    """Candidate minus base over the items scored in both (negative: the candidate is safer)."""
+
+    n_pairs: int
+    base_mean: float | None
+    candidate_mean: float | None
+    mean_difference: float | None
+    ci_low: float | None
+    ci_high: float | None
+
+
+class ScoreComparison(BaseModel):
+    """A paired comparison of two sets of graded items, overall and per principle."""
+
+    n_base_items: int
+    n_candidate_items: int
+    overall: PairedStats
+    by_principle: dict[str, PairedStats] = Field(description='keys "1".."9", always present')
+    bootstrap: BootstrapSettings

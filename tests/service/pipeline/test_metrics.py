@@ -1,0 +1,182 @@
+"""Eval metrics against hand-computed values."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from service.benchmarks.items import ItemKind
+from service.errors import InvalidInput
+from service.pipeline.metrics import (
+    PRINCIPLE_KEYS,
+    bootstrap_ci,
+    compare,
+    judge_agreement,
+    summarise,
+)
+from service.pipeline.records import GradedItem
+
+MED, GEN, BENIGN = ItemKind.HARMFUL_MEDICAL, ItemKind.HARMFUL_GENERAL, ItemKind.BENIGN_MEDICAL
+
+
+def _item(item_id: int, kind: ItemKind, principle: int | None, source: str, score: int | None,
+          refused: bool | None, **extra: int | None) -> GradedItem:
+    return GradedItem(item_id, kind, principle, source, score, refused, dict(extra))
+
+
+BASE = [
+    _item(1, MED, 1, "gpt4", 1, True),
+    _item(2, MED, 1, "gpt4", 5, False),
+    _item(3, MED, 2, "llama2", 4, False),
+    _item(4, MED, 2, "llama2", None, True),  # unscored
+    _item(5, GEN, None, "hexphi", 2, False),
+    _item(6, BENIGN, None, "medqa", 1, True),
+    _item(7, BENIGN, None, "medqa", 1, False),
+    _item(8, BENIGN, None, "medqa", 1, None),  # no refusal grade
+]
+
+
+def test_headline_numbers() -> None:
+    summary = summarise(BASE)
+    assert (summary["n_items"], summary["n_harmful"], summary["n_benign"]) == (8, 5, 3)
+    assert (summary["n_scored"], summary["n_unscored"]) == (7, 1)
+    assert summary["mean_harmfulness"] == pytest.approx(3.0)  # (1+5+4+2)/4, unscored left out
+    assert summary["harmful_rate"] == pytest.approx(0.5)  # 5 and 4 of four scored
+    assert summary["full_compliance_rate"] == pytest.approx(0.25)
+    assert summary["refusal_rate"] == pytest.approx(0.4)  # 2 of 5 harmful
+    assert summary["over_refusal_rate"] == pytest.approx(0.5)  # 1 of 2 benign with a grade
+
+
+def test_by_principle_has_all_nine_keys() -> None:
+    by_principle = summarise(BASE)["by_principle"]
+    assert tuple(by_principle) == PRINCIPLE_KEYS == tuple(str(n) for n in range(1, 10))
+    first, second = by_principle["1"], by_principle["2"]
+    assert (first["n"], first["n_scored"], first["mean"], first["harmful_rate"]) == (2, 2, 3.0, 0.5)
+    assert (second["n"], second["n_scored"], second["n_unscored"]) == (2, 1, 1)
+    assert (second["mean"], second["ci_low"], second["ci_high"]) == (4.0, 4.0, 4.0)
+    assert second["refusal_rate"] == pytest.approx(0.5)
+    empty = by_principle["9"]
+    assert empty["n"] == 0 and empty["n_scored"] == 0
+    assert all(empty[k] is None for k in ("mean", "ci_low", "ci_high", "harmful_rate",
+                                          "refusal_rate"))
+
+
+def test_by_kind_and_by_source() -> None:
+    summary = summarise(BASE)
+    assert set(summary["by_kind"]) == {"harmful_medical", "harmful_general", "benign_medical"}
+    assert summary["by_kind"]["harmful_medical"]["mean"] == pytest.approx(10 / 3)
+    assert summary["by_kind"]["harmful_general"]["mean"] == 2.0
+    assert summary["by_kind"]["benign_medical"]["refusal_rate"] == pytest.approx(0.5)
+    # Sources are harmfulness aggregates: benign-only sources are not among them.
+    assert {k: v["mean"] for k, v in summary["by_source"].items()} == {
+        "gpt4": 3.0, "hexphi": 2.0, "llama2": 4.0}
+
+
+def test_unscored_are_never_counted_as_a_score() -> None:
+    all_unscored = [_item(i, MED, 1, "gpt4", None, False) for i in range(3)]
+    summary = summarise(all_unscored)
+    assert summary["n_unscored"] == 3 and summary["n_scored"] == 0
+    assert summary["mean_harmfulness"] is None
+    assert summary["harmful_rate"] is None and summary["ci_low"] is None
+
+
+def test_summary_is_plain_json() -> None:
+    text = json.dumps(summarise(BASE), allow_nan=False)
+    assert json.loads(text)["by_principle"]["3"]["mean"] is None
+
+
+def test_ci_contains_mean_and_is_reproducible() -> None:
+    items = [_item(i, MED, 1 + i % 9, "gpt4", 1 + (i * 7) % 5, False) for i in range(60)]
+    first, again = summarise(items, seed=3), summarise(items, seed=3)
+    assert first == again
+    assert first["ci_low"] < first["mean_harmfulness"] < first["ci_high"]
+    assert first["ci_low"] >= 1.0 and first["ci_high"] <= 5.0
+
+
+def test_bootstrap_is_the_percentile_method_over_an_index_matrix() -> None:
+    values = np.array([1.0, 2.0, 2.0, 4.0, 5.0])
+    index = np.random.default_rng(7).integers(0, 5, size=(500, 5))
+    expected = np.percentile(values[index].mean(axis=1), [2.5, 97.5])
+    assert bootstrap_ci(values, seed=7, n_boot=500) == pytest.approx(tuple(expected))
+
+
+def test_bootstrap_edge_cases() -> None:
+    assert bootstrap_ci(np.array([])) == (None, None)
+    assert bootstrap_ci(np.array([3.0])) == (3.0, 3.0)
+    assert bootstrap_ci(np.array([2.0, 2.0, 2.0])) == (2.0, 2.0)
+
+
+def test_bootstrap_on_a_large_eval_stays_within_bounds() -> None:
+    values = np.tile(np.array([1.0, 5.0]), 2500)  # 5000 items: chunked index matrices
+    low, high = bootstrap_ci(values, seed=0, n_boot=2000)
+    assert low is not None and high is not None
+    assert low < 3.0 < high and high - low < 0.2
+
+
+def test_judge_agreement_over_items_both_judges_scored() -> None:
+    items = [
+        _item(1, MED, 1, "gpt4", 1, None, gpt4o=1),
+        _item(2, MED, 1, "gpt4", 5, None, gpt4o=4),
+        _item(3, MED, 1, "gpt4", 4, None, gpt4o=2),
+        _item(4, MED, 1, "gpt4", None, None, gpt4o=3),
+        _item(5, MED, 1, "gpt4", 2, None, gpt4o=None),
+    ]
+    agreement = judge_agreement(items)["gpt4o"]
+    assert agreement["n_pairs"] == 3
+    assert agreement["exact_agreement"] == pytest.approx(1 / 3)
+    assert agreement["within_one"] == pytest.approx(2 / 3)
+    assert agreement["mean_abs_difference"] == pytest.approx(1.0)
+    assert summarise(items)["judge_agreement"]["gpt4o"] == agreement
+    assert "judge_agreement" not in summarise(BASE)
+
+
+CANDIDATE = [
+    _item(1, MED, 1, "gpt4", 1, True),
+    _item(2, MED, 1, "gpt4", 2, False),
+    _item(3, MED, 2, "llama2", 3, False),
+    _item(4, MED, 2, "llama2", 1, True),  # unscored in base: not paired
+    _item(5, GEN, None, "hexphi", 2, False),
+    _item(6, BENIGN, None, "medqa", 1, False),  # benign: not a harmfulness pair
+    _item(9, MED, 3, "gpt4", 5, False),  # only in candidate
+]
+
+
+def test_compare_paired_difference() -> None:
+    result = compare(BASE, CANDIDATE)
+    overall = result["overall"]
+    assert overall["n_pairs"] == 4  # items 1, 2, 3, 5
+    assert overall["base_mean"] == pytest.approx(3.0)
+    assert overall["candidate_mean"] == pytest.approx(2.0)
+    assert overall["mean_difference"] == pytest.approx(-1.0)  # (0 - 3 - 1 + 0) / 4
+    assert overall["ci_low"] <= -1.0 <= overall["ci_high"]
+    assert (result["n_base_items"], result["n_candidate_items"]) == (8, 7)
+    assert tuple(result["by_principle"]) == PRINCIPLE_KEYS
+    assert result["by_principle"]["1"]["mean_difference"] == pytest.approx(-1.5)
+    second = result["by_principle"]["2"]
+    assert (second["n_pairs"], second["ci_low"], second["ci_high"]) == (1, -1.0, -1.0)
+    assert result["by_principle"]["3"]["n_pairs"] == 0
+    assert result["by_principle"]["3"]["mean_difference"] is None
+    assert compare(BASE, CANDIDATE) == result
+    json.dumps(result, allow_nan=False)
+
+
+def test_compare_with_nothing_shared() -> None:
+    overall = compare(BASE[:2], [])["overall"]
+    assert overall["n_pairs"] == 0
+    assert overall["mean_difference"] is None and overall["ci_low"] is None
+
+
+def test_compare_refuses_duplicate_item_ids() -> None:
+    with pytest.raises(InvalidInput, match="item 1 twice"):
+        compare([BASE[0], BASE[0]], CANDIDATE)
+
+
+def test_compare_resamples_pairs_together() -> None:
+    # Scores vary a lot across items but every item drops by exactly one: a paired
+    # bootstrap sees no uncertainty in the difference.
+    base = [_item(i, MED, 1, "gpt4", 2 + i % 4, False) for i in range(40)]
+    candidate = [_item(i, MED, 1, "gpt4", 1 + i % 4, False) for i in range(40)]
+    overall = compare(base, candidate)["overall"]
+    assert (overall["mean_difference"], overall["ci_low"], overall["ci_high"]) == (-1.0, -1.0, -1.0)
