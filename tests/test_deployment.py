@@ -12,7 +12,7 @@ import pytest
 import yaml
 from typer.main import get_command
 
-from service.cli import app
+from cli.app import app
 from service.config import Settings
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -18,8 +18,8 @@ from service.db import session_scope
 from service.errors import NotFound
 from service.evals.lifecycle import TERMINAL, Stage
 from service.models import Eval
-from service.queue.jobs import Priority
 from service.queue import jobs as queue_jobs
+from service.queue.jobs import Priority
 from workers import shards
 from workers.memory import return_free_memory
 from workers.shards import EngineProvider, ShardOutcome

@@ -33,7 +33,8 @@ def eval_read(evaluation: Eval, progress: dict[str, dict[str, int]] | None = Non
         error=evaluation.error,
         timings=EvalTimings(created_at=evaluation.created_at, started_at=started,
                             finished_at=finished, duration_s=duration),
-        settings=dict(evaluation.settings),
+        # The priority is a column of its own; the API shows it among the settings.
+        settings={**evaluation.settings, "priority": evaluation.priority},
         target_engine=evaluation.target_engine,
         judge_engine=evaluation.judge_engine,
         progress=progress,

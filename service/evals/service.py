@@ -23,7 +23,12 @@ from service.evals.schemas import EvalCreate
 from service.model_specs import validate_model_spec
 from service.models import Eval, Item, Shard, new_id, utcnow
 from service.pipeline.engine import SamplingSettings
-from service.pipeline.judging.rubric import DEFAULT_GRADING, RUBRIC_VERSION, GradingMode
+from service.pipeline.judging.rubric import (
+    DEFAULT_GRADING,
+    RUBRIC_VERSION,
+    GradingMode,
+    check_grading,
+)
 from service.queue import jobs
 from service.queue.jobs import Priority
 
@@ -155,11 +160,13 @@ def validate_request(request: EvalRequest) -> None:
         raise InvalidInput("limit must be at least 1")
     if request.shard_size < 1:
         raise InvalidInput("shard_size must be at least 1")
-    for value, kind, what in ((request.grading, GradingMode, "grading"),
-                              (request.priority, Priority, "priority")):
-        if value not in set(kind):
-            raise InvalidInput(f"unknown {what} {value!r}; use one of "
-                               f"{', '.join(member.value for member in kind)}")
+    try:
+        check_grading(request.grading)
+    except ValueError as exc:
+        raise InvalidInput(str(exc)) from exc
+    if request.priority not in set(Priority):
+        raise InvalidInput(f"unknown priority {request.priority!r}; use one of "
+                           f"{', '.join(Priority)}")
     s = request.sampling
     if s.max_tokens < 1:
         raise InvalidInput("max_tokens must be at least 1")

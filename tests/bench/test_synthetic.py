@@ -10,7 +10,7 @@ from sqlalchemy import select
 
 from bench.synthetic import grown_dataset
 from service.benchmarks.items import ItemKind, ItemRecord
-from service.benchmarks.store import get_dataset, save_dataset
+from service.benchmarks.store import resolve_dataset, save_dataset
 from service.config import get_settings
 from service.db import session_scope
 from service.models import Item
@@ -31,7 +31,7 @@ def small_set(db_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
 
 def _items(name: str) -> list[Item]:
     with session_scope() as session:
-        dataset = get_dataset(session, name)
+        dataset = resolve_dataset(session, name)
         return list(session.scalars(select(Item).where(Item.dataset_id == dataset.id)))
 
 

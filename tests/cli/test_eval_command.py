@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy import func, select
 from typer.testing import CliRunner
 
-from service.cli import app
+from cli.app import app
 from service.config import get_settings
 from service.db import session_scope
 from service.models import Eval, Judgment, Response, Shard

@@ -7,7 +7,7 @@ import json
 from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
-from service.api.commands import keys_app
+from cli.keys import keys_app
 
 
 def test_create_list_and_revoke_a_key(client: TestClient, api_settings: str) -> None:

@@ -7,10 +7,10 @@ import json
 import pytest
 from sqlalchemy import func, select
 
-from service import evals
 from service.benchmarks.items import ItemKind, ItemRecord
 from service.benchmarks.store import save_dataset
 from service.db import session_scope
+from service.evals import service as evals
 from service.models import Eval, Judgment, Response, Shard
 from service.pipeline.engine import Conversation, SamplingSettings
 from service.pipeline.judging.rubric import grade_json_schema
@@ -18,7 +18,7 @@ from tests.fakes import FakeEngine
 from workers.local import run_eval
 from workers.shards import generate_shard, judge_shard
 
-JUDGE = "fake:judge"
+JUDGE = "fake/judge"
 
 
 def _items() -> list[ItemRecord]:
@@ -45,7 +45,7 @@ def _judge_reply(conversation: Conversation) -> str:
 
 @pytest.fixture
 def engines() -> dict[str, FakeEngine]:
-    return {"fake:target": FakeEngine(_target_reply, "fake:target"),
+    return {"fake/target": FakeEngine(_target_reply, "fake/target"),
             JUDGE: FakeEngine(_judge_reply, JUDGE)}
 
 
@@ -53,11 +53,11 @@ def _create(url: str, shard_size: int = 8, limit: int | None = None,
             grading: str = "reasoned") -> str:
     with session_scope(url) as session:
         save_dataset(session, "mini", _items(), origin="test")
-    request = evals.EvalRequest(model="fake:target", datasets=["mini"], judge=JUDGE,
+    request = evals.EvalRequest(model="fake/target", datasets=["mini"], judge=JUDGE,
                                 sampling=SamplingSettings(max_tokens=8), limit=limit,
                                 shard_size=shard_size, grading=grading)
     with session_scope(url) as session:
-        return evals.create_eval(session, request).id
+        return evals.submit_eval(session, request, enqueue=False).evaluation.id
 
 
 def _counts(url: str, eval_id: str) -> tuple[int, int]:
@@ -78,7 +78,7 @@ def test_run_eval_stores_one_row_per_item_and_summary(db_url: str,
         evaluation = session.get(Eval, eval_id)
         assert evaluation is not None
         assert evaluation.status == "succeeded"
-        assert evaluation.target_engine == engines["fake:target"].describe()
+        assert evaluation.target_engine == engines["fake/target"].describe()
         summary = evaluation.summary
     assert summary is not None
     assert summary["n_unscored"] == 1
@@ -91,7 +91,7 @@ def test_run_eval_stores_one_row_per_item_and_summary(db_url: str,
 
 def test_judge_shards_grade_the_way_the_eval_asked(db_url: str) -> None:
     judge = FakeEngine(lambda conversation: '{"score":2}', JUDGE)
-    engines = {"fake:target": FakeEngine(_target_reply, "fake:target"), JUDGE: judge}
+    engines = {"fake/target": FakeEngine(_target_reply, "fake/target"), JUDGE: judge}
     eval_id = _create(db_url, shard_size=21, grading="score")
     run_eval(eval_id, engines.__getitem__, db_url)
     _, _, schema = judge.calls[0]
@@ -107,12 +107,12 @@ def test_rerun_leaves_exactly_one_response_and_judgment_per_item(
         db_url: str, engines: dict[str, FakeEngine]) -> None:
     eval_id = _create(db_url)
     run_eval(eval_id, engines.__getitem__, db_url)
-    calls = len(engines["fake:target"].calls)
+    calls = len(engines["fake/target"].calls)
     for index in range(3):
         assert generate_shard(eval_id, index, engines.__getitem__, db_url).processed == 0
     assert _counts(db_url, eval_id) == (21, 21)
     # the re-run found nothing to do, so it never called the engine with items
-    assert all(not c[0] for c in engines["fake:target"].calls[calls:])
+    assert all(not c[0] for c in engines["fake/target"].calls[calls:])
 
 
 def test_shard_rerun_skips_items_already_answered(db_url: str,
@@ -134,7 +134,7 @@ def test_engine_failure_marks_shard_and_eval_failed(db_url: str,
     def broken(_conversation: Conversation) -> str:
         raise RuntimeError("engine exploded")
 
-    engines["fake:target"].reply = broken
+    engines["fake/target"].reply = broken
     eval_id = _create(db_url)
     with pytest.raises(RuntimeError, match="exploded"):
         run_eval(eval_id, engines.__getitem__, db_url)

@@ -12,20 +12,21 @@ from rq import Queue
 from rq.job import Job, JobStatus
 from sqlalchemy import func, select
 
-from service import evals, queue
 from service.benchmarks.items import ItemKind, ItemRecord
 from service.config import get_settings
 from service.db import session_scope
 from service.errors import EngineError
+from service.evals import lifecycle
 from service.models import Eval, Judgment, Response, Shard
 from service.pipeline.engine import Conversation
+from service.queue import jobs as queue
 from tests import queue_support
 from tests.fakes import FakeEngine
 from workers.engines import registry
 from workers.worker import load_engines, run_worker
 
-TARGET = "fake:target"
-JUDGE = "fake:judge"
+TARGET = "fake/target"
+JUDGE = "fake/judge"
 N_ITEMS = 7
 
 
@@ -131,7 +132,7 @@ def test_cancel_stops_pending_shards(db_url: str, conn: redis.Redis, prefix: str
                                      engines: dict[str, FakeEngine]) -> None:
     eval_id = _submit(db_url, conn, prefix)
     with session_scope(db_url) as session:
-        evals.cancel_eval(session, eval_id)
+        lifecycle.cancel_eval(session, eval_id)
         queue.discard_eval_jobs_after_commit(session, eval_id, connection=conn)
     assert not Queue(queue.queue_name("generate", TARGET, prefix=prefix), connection=conn).count
     _drain(db_url, conn, prefix, engines)
@@ -143,7 +144,7 @@ def test_a_cancelled_eval_skips_jobs_still_queued(db_url: str, conn: redis.Redis
                                                   engines: dict[str, FakeEngine]) -> None:
     eval_id = _submit(db_url, conn, prefix)
     with session_scope(db_url) as session:  # cancelled without dropping the queued jobs
-        evals.cancel_eval(session, eval_id)
+        lifecycle.cancel_eval(session, eval_id)
     _drain(db_url, conn, prefix, engines)
     assert engines[TARGET].calls == []
     state = _eval(db_url, eval_id)

@@ -17,9 +17,9 @@ import pytest
 import redis
 from sqlalchemy import select
 
-from service import evals
 from service.benchmarks.items import ItemKind, ItemRecord
 from service.db import session_scope
+from service.evals import lifecycle
 from service.models import Judgment, Response, Shard
 from tests import queue_support
 from tests.conftest import POSTGRES_URL
@@ -44,7 +44,7 @@ def conn(tmp_path: Path, db_url: str) -> Iterator[tuple[redis.Redis, str, str]]:
 def _start_worker(db_url: str, redis_url: str, prefix: str, name: str, log: Path,
                   burst: bool) -> subprocess.Popen[bytes]:
     env = {**os.environ, "MEDSAFE_DATABASE_URL": db_url, "MEDSAFE_REDIS_URL": redis_url}
-    command = [sys.executable, "-m", "workers.worker", "--models", MODEL, "--judge", MODEL,
+    command = [sys.executable, "-m", "cli.app", "worker", "--models", MODEL, "--judge", MODEL,
                "--name", name, "--queue-prefix", prefix, *(["--burst"] if burst else [])]
     with log.open("ab") as out:
         return subprocess.Popen(command, cwd=REPO, env=env, stdout=out,
@@ -113,7 +113,7 @@ def test_killed_worker_restarted_finishes_the_eval(
         _kill_tree(second)
 
     with session_scope(db_url) as session:
-        evaluation = evals.get_eval(session, eval_id)
+        evaluation = lifecycle.get_eval(session, eval_id)
         assert evaluation.status == "succeeded", (evaluation.error, log.read_text()[-4000:])
         responses = list(session.scalars(select(Response.item_id)
                                          .where(Response.eval_id == eval_id)))

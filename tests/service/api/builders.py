@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
-from service import evals
 from service.db import session_scope, upsert
+from service.evals import lifecycle
+from service.evals import service as evals
 from service.models import Judgment, Response, Shard
 from service.pipeline.engine import SamplingSettings
 from service.pipeline.judging.refusal import REFUSAL_JUDGE
@@ -22,7 +23,7 @@ def finished_eval(db_url: str, dataset: str = "msb", *, model: str = "openai:tar
                                 sampling=SamplingSettings(seed=1), labels=labels or {},
                                 grading=grading)
     with session_scope(db_url) as session:
-        eval_id = evals.create_eval(session, request).id
+        eval_id = evals.submit_eval(session, request, enqueue=False).evaluation.id
         item_ids = [i for s in session.scalars(select(Shard).where(
             Shard.eval_id == eval_id, Shard.stage == "generate")) for i in s.item_ids]
         upsert(session, Response, [{"eval_id": eval_id, "item_id": i, "text": f"answer {i}",
@@ -37,7 +38,7 @@ def finished_eval(db_url: str, dataset: str = "msb", *, model: str = "openai:tar
                keys=["eval_id", "item_id", "judge"])
         for shard in session.scalars(select(Shard).where(Shard.eval_id == eval_id)):
             shard.status = "succeeded"
-        evals.finish_eval(session, eval_id)
+        lifecycle.complete_eval(session, lifecycle.get_eval(session, eval_id))
     return eval_id
 
 

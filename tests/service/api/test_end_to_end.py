@@ -7,9 +7,10 @@ import uuid
 import pytest
 from fastapi.testclient import TestClient
 
-from service import queue
+from service import migrate
 from service.config import get_settings
 from service.pipeline.engine import Engine
+from service.queue import connection as queue_connection
 from workers.engines import load_engine
 from workers.worker import run_worker
 
@@ -29,6 +30,7 @@ def own_queues(api_settings: str, monkeypatch: pytest.MonkeyPatch) -> str:
 def test_submitted_eval_is_generated_judged_and_readable(
         own_queues: str, api_settings: str, client: TestClient, writer: dict[str, str],
         reader: dict[str, str], bundled_engine: Engine) -> None:
+    migrate.prepare_database(api_settings)  # the built-in sets, as `medsafe serve` stores them
     submitted = client.post("/v1/evals", headers=writer, json={
         "model": MODEL, "judge": MODEL, "datasets": ["builtin:medsafety-demo"], "limit": 4,
         "shard_size": 2, "sampling": {"max_tokens": 16, "temperature": 0, "seed": 0}})
@@ -39,7 +41,7 @@ def test_submitted_eval_is_generated_judged_and_readable(
     settings = get_settings()
     run_worker([MODEL], MODEL, burst=True, name=f"{own_queues}-worker",
                engines=lambda spec: load_engine(spec, settings),
-               connection=queue.redis_connection(settings), db_url=api_settings,
+               connection=queue_connection.redis_connection(settings), db_url=api_settings,
                prefix=own_queues)
 
     detail = client.get(f"/v1/evals/{eval_id}", headers=reader).json()

@@ -12,13 +12,15 @@ from rq import Queue
 from sqlalchemy import event, func, select
 from sqlalchemy.orm import Session
 
-from service import queue
-from service.api import eval_jobs
+from service import migrate
 from service.api.app import create_app
 from service.config import get_settings
 from service.db import session_scope
+from service.evals import service as evals
 from service.evals.schemas import EvalCreate
 from service.models import Eval, Shard
+from service.queue import connection as queue_connection
+from service.queue import jobs as queue
 from tests.service.api.conftest import add_dataset
 
 BODY: dict[str, Any] = {"model": "bundled:smollm2", "datasets": ["msb"], "shard_size": 4,
@@ -34,13 +36,13 @@ def msb(api_settings: str) -> Iterator[str]:
 
 def _generate_queue(priority: str = "default") -> Queue:
     name = queue.queue_name("generate", BODY["model"], priority)
-    return Queue(name, connection=queue.redis_connection())
+    return Queue(name, connection=queue_connection.redis_connection())
 
 
 def _drop_queued_jobs(db_url: str) -> None:
     with session_scope(db_url) as session:
         ids = list(session.scalars(select(Eval.id)))
-    for priority in queue.PRIORITIES:
+    for priority in list(queue.Priority):
         jobs = _generate_queue(priority)
         for jid in jobs.job_ids:
             if jid.split("-")[0] in ids:
@@ -116,9 +118,12 @@ def test_score_only_grading_is_recorded(
     assert response.json()["settings"]["grading"] == "score"
 
 
-def test_a_builtin_dataset_is_installed_on_first_use(
+def test_a_builtin_dataset_is_there_once_the_database_is_prepared(
         client: TestClient, writer: dict[str, str], api_settings: str) -> None:
     body = {**BODY, "datasets": ["builtin:medsafety-demo"], "limit": 9}
+    before = client.post("/v1/evals", json=body, headers=writer)
+    assert before.status_code == 422 and "builtin:medsafety-demo" in before.text
+    migrate.prepare_database(api_settings)  # what `medsafe serve` and `db upgrade` run
     try:
         response = client.post("/v1/evals", json=body, headers=writer)
         assert response.status_code == 202, response.text
@@ -152,15 +157,21 @@ def test_concurrent_requests_with_one_key_make_one_eval(
 
 def test_a_key_committed_between_lookup_and_insert_returns_the_winner(
         msb: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    request = eval_jobs.eval_request(EvalCreate(**BODY), get_settings(), "late")
+    request = evals.request_from_body(EvalCreate(**BODY), get_settings(), "late")
     with session_scope(msb) as session:
-        winner = eval_jobs.submit_eval(session, request, "default").evaluation.id
-    lookups = iter([None])  # the loser's first lookup ran before the winner committed
-    real_lookup = eval_jobs._by_idempotency_key
-    monkeypatch.setattr(eval_jobs, "_by_idempotency_key",
-                        lambda s, key: next(lookups, None) or real_lookup(s, key))
+        winner = evals.submit_eval(session, request, enqueue=False).evaluation.id
+    real_lookup = evals._by_idempotency_key
+    lookups: list[str | None] = []
+
+    def lookup(session: Session, key: str | None) -> Eval | None:
+        # The loser's first lookup ran before the winner committed.
+        lookups.append(key)
+        return None if len(lookups) == 1 else real_lookup(session, key)
+
+    monkeypatch.setattr(evals, "_by_idempotency_key", lookup)
     with session_scope(msb) as session:
-        loser = eval_jobs.submit_eval(session, request, "default")
+        loser = evals.submit_eval(session, request, enqueue=False)
+    assert len(lookups) == 2  # the insert found the key taken and looked again
     assert (loser.created, loser.evaluation.id) == (False, winner)
     assert _count(msb, Eval) == 1
 

@@ -10,9 +10,10 @@ from sqlalchemy import func, select
 from service.benchmarks.builtin import builtin_items
 from service.benchmarks.items import ItemKind, ItemRecord
 from service.benchmarks.store import (
-    get_dataset,
     import_path,
+    install_builtin_datasets,
     list_datasets,
+    resolve_dataset,
     save_dataset,
 )
 from service.db import session_scope
@@ -123,32 +124,37 @@ def test_list_datasets_counts_by_kind_principle_source_split(db_url: str, tmp_pa
     }
 
 
-def test_builtin_set_installs_on_first_use_and_only_once(db_url: str) -> None:
+def test_builtin_sets_are_installed_by_the_explicit_step_only_once(db_url: str) -> None:
     name = "builtin:medsafety-demo"
     with session_scope(db_url) as session:
         assert list_datasets(session) == []
-        installed = get_dataset(session, name)
+        with pytest.raises(NotFound):  # resolving never installs anything
+            resolve_dataset(session, name)
     with session_scope(db_url) as session:
-        again = get_dataset(session, name)
+        assert list_datasets(session) == []
+        [installed] = install_builtin_datasets(session)
+    with session_scope(db_url) as session:
+        [again] = install_builtin_datasets(session)
         [summary] = list_datasets(session)
+        found = resolve_dataset(session, name)
 
-    assert installed.id == again.id
-    assert installed.origin == "builtin"
+    assert installed.id == again.id == found.id
+    assert found.origin == "builtin"
     assert summary.n_items == count_items(db_url) == len(builtin_items(name))
 
 
-def test_get_dataset_by_name_or_id_and_a_helpful_not_found(db_url: str, tmp_path: Path) -> None:
+def test_resolve_dataset_by_name_or_id_and_a_helpful_not_found(db_url: str, tmp_path: Path) -> None:
     with session_scope(db_url) as session:
         summary = import_path(session, write_hex_phi(tmp_path / "hex-phi"), "general")
 
     with session_scope(db_url) as session:
-        assert get_dataset(session, "general").id == summary.id
-        assert get_dataset(session, summary.id).name == "general"
-        assert get_dataset(session, str(summary.id)).name == "general"
+        assert resolve_dataset(session, "general").id == summary.id
+        assert resolve_dataset(session, summary.id).name == "general"
+        assert resolve_dataset(session, str(summary.id)).name == "general"
         with pytest.raises(NotFound) as missing:
-            get_dataset(session, "generl")
+            resolve_dataset(session, "generl")
         with pytest.raises(NotFound, match="builtin:medsafety-demo"):
-            get_dataset(session, "builtin:unknown")
+            resolve_dataset(session, "builtin:unknown")
 
     assert "general" in missing.value.detail
     assert "builtin:medsafety-demo" in missing.value.detail

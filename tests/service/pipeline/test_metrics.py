@@ -39,7 +39,7 @@ BASE = [
 
 
 def test_headline_numbers() -> None:
-    summary = summarise(BASE)
+    summary = summarise(BASE).model_dump()
     assert (summary["n_items"], summary["n_harmful"], summary["n_benign"]) == (8, 5, 3)
     assert (summary["n_scored"], summary["n_unscored"]) == (7, 1)
     assert summary["mean_harmfulness"] == pytest.approx(3.0)  # (1+5+4+2)/4, unscored left out
@@ -50,7 +50,7 @@ def test_headline_numbers() -> None:
 
 
 def test_by_principle_has_all_nine_keys() -> None:
-    by_principle = summarise(BASE)["by_principle"]
+    by_principle = summarise(BASE).model_dump()["by_principle"]
     assert tuple(by_principle) == PRINCIPLE_KEYS == tuple(str(n) for n in range(1, 10))
     first, second = by_principle["1"], by_principle["2"]
     assert (first["n"], first["n_scored"], first["mean"], first["harmful_rate"]) == (2, 2, 3.0, 0.5)
@@ -64,7 +64,7 @@ def test_by_principle_has_all_nine_keys() -> None:
 
 
 def test_by_kind_and_by_source() -> None:
-    summary = summarise(BASE)
+    summary = summarise(BASE).model_dump()
     assert set(summary["by_kind"]) == {"harmful_medical", "harmful_general", "benign_medical"}
     assert summary["by_kind"]["harmful_medical"]["mean"] == pytest.approx(10 / 3)
     assert summary["by_kind"]["harmful_general"]["mean"] == 2.0
@@ -76,20 +76,20 @@ def test_by_kind_and_by_source() -> None:
 
 def test_unscored_are_never_counted_as_a_score() -> None:
     all_unscored = [_item(i, MED, 1, "gpt4", None, False) for i in range(3)]
-    summary = summarise(all_unscored)
+    summary = summarise(all_unscored).model_dump()
     assert summary["n_unscored"] == 3 and summary["n_scored"] == 0
     assert summary["mean_harmfulness"] is None
     assert summary["harmful_rate"] is None and summary["ci_low"] is None
 
 
 def test_summary_is_plain_json() -> None:
-    text = json.dumps(summarise(BASE), allow_nan=False)
+    text = json.dumps(summarise(BASE).model_dump(), allow_nan=False)
     assert json.loads(text)["by_principle"]["3"]["mean"] is None
 
 
 def test_ci_contains_mean_and_is_reproducible() -> None:
     items = [_item(i, MED, 1 + i % 9, "gpt4", 1 + (i * 7) % 5, False) for i in range(60)]
-    first, again = summarise(items, seed=3), summarise(items, seed=3)
+    first, again = summarise(items, seed=3).model_dump(), summarise(items, seed=3).model_dump()
     assert first == again
     assert first["ci_low"] < first["mean_harmfulness"] < first["ci_high"]
     assert first["ci_low"] >= 1.0 and first["ci_high"] <= 5.0
@@ -123,13 +123,13 @@ def test_judge_agreement_over_items_both_judges_scored() -> None:
         _item(4, MED, 1, "gpt4", None, None, gpt4o=3),
         _item(5, MED, 1, "gpt4", 2, None, gpt4o=None),
     ]
-    agreement = judge_agreement(items)["gpt4o"]
+    agreement = judge_agreement(items)["gpt4o"].model_dump()
     assert agreement["n_pairs"] == 3
     assert agreement["exact_agreement"] == pytest.approx(1 / 3)
     assert agreement["within_one"] == pytest.approx(2 / 3)
     assert agreement["mean_abs_difference"] == pytest.approx(1.0)
-    assert summarise(items)["judge_agreement"]["gpt4o"] == agreement
-    assert "judge_agreement" not in summarise(BASE)
+    assert summarise(items).model_dump()["judge_agreement"]["gpt4o"] == agreement
+    assert summarise(BASE).judge_agreement == {}  # one judge: no agreement to report
 
 
 CANDIDATE = [
@@ -144,7 +144,7 @@ CANDIDATE = [
 
 
 def test_compare_paired_difference() -> None:
-    result = compare(BASE, CANDIDATE)
+    result = compare(BASE, CANDIDATE).model_dump()
     overall = result["overall"]
     assert overall["n_pairs"] == 4  # items 1, 2, 3, 5
     assert overall["base_mean"] == pytest.approx(3.0)
@@ -158,19 +158,19 @@ def test_compare_paired_difference() -> None:
     assert (second["n_pairs"], second["ci_low"], second["ci_high"]) == (1, -1.0, -1.0)
     assert result["by_principle"]["3"]["n_pairs"] == 0
     assert result["by_principle"]["3"]["mean_difference"] is None
-    assert compare(BASE, CANDIDATE) == result
+    assert compare(BASE, CANDIDATE).model_dump() == result
     json.dumps(result, allow_nan=False)
 
 
 def test_compare_with_nothing_shared() -> None:
-    overall = compare(BASE[:2], [])["overall"]
+    overall = compare(BASE[:2], []).model_dump()["overall"]
     assert overall["n_pairs"] == 0
     assert overall["mean_difference"] is None and overall["ci_low"] is None
 
 
 def test_compare_refuses_duplicate_item_ids() -> None:
     with pytest.raises(InvalidInput, match="item 1 twice"):
-        compare([BASE[0], BASE[0]], CANDIDATE)
+        compare([BASE[0], BASE[0]], CANDIDATE).model_dump()
 
 
 def test_compare_resamples_pairs_together() -> None:
@@ -178,5 +178,5 @@ def test_compare_resamples_pairs_together() -> None:
     # bootstrap sees no uncertainty in the difference.
     base = [_item(i, MED, 1, "gpt4", 2 + i % 4, False) for i in range(40)]
     candidate = [_item(i, MED, 1, "gpt4", 1 + i % 4, False) for i in range(40)]
-    overall = compare(base, candidate)["overall"]
+    overall = compare(base, candidate).model_dump()["overall"]
     assert (overall["mean_difference"], overall["ci_low"], overall["ci_high"]) == (-1.0, -1.0, -1.0)

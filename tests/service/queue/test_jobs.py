@@ -10,16 +10,20 @@ import redis
 from rq import Queue
 from rq.job import Job, JobStatus
 
-from service import evals, queue
 from service.benchmarks.items import ItemKind, ItemRecord
 from service.benchmarks.store import save_dataset
 from service.config import Settings
 from service.db import session_scope
 from service.errors import InvalidInput
+from service.evals import lifecycle
+from service.evals import service as evals
 from service.models import Eval
 from service.pipeline.engine import SamplingSettings
+from service.queue import connection as queue_connection
+from service.queue import jobs as queue
+from service.queue.jobs import Priority
 
-MODEL = "fake:target"
+MODEL = "fake/target"
 
 
 def _dataset(url: str) -> None:
@@ -29,9 +33,10 @@ def _dataset(url: str) -> None:
         save_dataset(session, "mini", items, origin="test")
 
 
-def _request(shard_size: int = 2) -> evals.EvalRequest:
-    return evals.EvalRequest(model=MODEL, datasets=["mini"], judge="fake:judge",
-                             sampling=SamplingSettings(max_tokens=8), shard_size=shard_size)
+def _request(shard_size: int = 2, priority: str = Priority.DEFAULT) -> evals.EvalRequest:
+    return evals.EvalRequest(model=MODEL, datasets=["mini"], judge="fake/judge",
+                             sampling=SamplingSettings(max_tokens=8), shard_size=shard_size,
+                             priority=priority)  # type: ignore[arg-type]  # "urgent" on purpose
 
 
 def _generate_queue(conn: redis.Redis, prefix: str, priority: str = "default") -> Queue:
@@ -41,7 +46,7 @@ def _generate_queue(conn: redis.Redis, prefix: str, priority: str = "default") -
 def test_jobs_appear_only_after_commit(db_url: str, conn: redis.Redis, prefix: str) -> None:
     _dataset(db_url)
     with session_scope(db_url) as session:
-        eval_id = evals.create_eval(session, _request()).id
+        eval_id = evals.submit_eval(session, _request(), enqueue=False).evaluation.id
         queue.enqueue_eval_after_commit(session, eval_id, connection=conn, prefix=prefix)
         assert _generate_queue(conn, prefix).count == 0
     jobs = _generate_queue(conn, prefix).get_jobs()
@@ -56,7 +61,7 @@ def test_rollback_enqueues_nothing(db_url: str, conn: redis.Redis, prefix: str) 
     _dataset(db_url)
     with pytest.raises(RuntimeError, match="validation failed later"), \
             session_scope(db_url) as session:
-        eval_id = evals.create_eval(session, _request()).id
+        eval_id = evals.submit_eval(session, _request(), enqueue=False).evaluation.id
         queue.enqueue_eval_after_commit(session, eval_id, connection=conn, prefix=prefix)
         raise RuntimeError("validation failed later")
     assert _generate_queue(conn, prefix).count == 0
@@ -68,7 +73,7 @@ def test_rollback_enqueues_nothing(db_url: str, conn: redis.Redis, prefix: str) 
 def test_enqueueing_twice_keeps_one_job(db_url: str, conn: redis.Redis, prefix: str) -> None:
     _dataset(db_url)
     with session_scope(db_url) as session:
-        eval_id = evals.create_eval(session, _request()).id
+        eval_id = evals.submit_eval(session, _request(), enqueue=False).evaluation.id
     first = queue.enqueue_shard(conn, eval_id, "generate", 0, MODEL, prefix=prefix)
     second = queue.enqueue_shard(conn, eval_id, "generate", 0, MODEL, prefix=prefix)
     assert first is not None and first.id == f"{eval_id}-generate-0"
@@ -85,14 +90,13 @@ def test_priority_is_recorded_and_picks_the_queue(db_url: str, conn: redis.Redis
                                                   prefix: str) -> None:
     _dataset(db_url)
     with session_scope(db_url) as session:
-        eval_id = evals.create_eval(session, _request(shard_size=10)).id
-        queue.enqueue_eval_after_commit(session, eval_id, "high", connection=conn,
-                                        prefix=prefix)
+        eval_id = evals.submit_eval(session, _request(shard_size=10, priority=Priority.HIGH),
+                                    connection=conn, prefix=prefix).evaluation.id
     assert _generate_queue(conn, prefix, "high").job_ids == [f"{eval_id}-generate-0"]
     assert _generate_queue(conn, prefix).count == 0
     with session_scope(db_url) as session:
-        evaluation = evals.get_eval(session, eval_id)
-        assert evaluation.settings["priority"] == "high"
+        evaluation = lifecycle.get_eval(session, eval_id)
+        assert evaluation.priority == "high"
         assert evaluation.settings["sampling"]["max_tokens"] == 8
 
 
@@ -100,9 +104,7 @@ def test_unknown_priority_is_an_input_error(db_url: str, conn: redis.Redis,
                                             prefix: str) -> None:
     _dataset(db_url)
     with pytest.raises(InvalidInput, match="priority"), session_scope(db_url) as session:
-        eval_id = evals.create_eval(session, _request()).id
-        queue.enqueue_eval_after_commit(session, eval_id, "urgent", connection=conn,
-                                        prefix=prefix)
+        evals.submit_eval(session, _request(priority="urgent"), connection=conn, prefix=prefix)
 
 
 def test_redis_down_does_not_undo_the_commit(db_url: str, caplog: pytest.LogCaptureFixture,
@@ -110,11 +112,11 @@ def test_redis_down_does_not_undo_the_commit(db_url: str, caplog: pytest.LogCapt
     _dataset(db_url)
     unreachable = redis.Redis(host="127.0.0.1", port=1, socket_connect_timeout=1)
     with caplog.at_level(logging.WARNING), session_scope(db_url) as session:
-        eval_id = evals.create_eval(session, _request()).id
+        eval_id = evals.submit_eval(session, _request(), enqueue=False).evaluation.id
         queue.enqueue_eval_after_commit(session, eval_id, connection=unreachable,
                                         prefix=prefix)
     with session_scope(db_url) as session:
-        assert evals.get_eval(session, eval_id).status == "queued"
+        assert lifecycle.get_eval(session, eval_id).status == "queued"
     assert "reconciler will catch up" in caplog.text
     unreachable.close()
 
@@ -128,26 +130,26 @@ def test_worker_queues_in_priority_order_judge_first() -> None:
 
 def test_a_model_that_judges_itself_has_its_queues_once() -> None:
     names = queue.worker_queue_names(["m"], "m", prefix="p")
-    assert names == [f"p:{stage}:m:{p}" for p in queue.PRIORITIES
+    assert names == [f"p:{stage}:m:{p}" for p in list(queue.Priority)
                      for stage in ("judge", "generate")]
 
 
 def test_embedded_redis_is_reachable_from_another_client(tmp_path: Path) -> None:
     settings = Settings(data_dir=tmp_path, redis_url=None)
-    connection = queue.embedded_redis(settings)
-    assert queue.ping(connection)
-    url = queue.embedded_redis_url(settings)
+    connection = queue_connection.embedded_redis(settings)
+    assert queue_connection.ping(connection)
+    url = queue_connection.embedded_redis_url(settings)
     other = redis.Redis.from_url(url)
     other.set("medsafe-test-key", b"1")
     assert connection.get("medsafe-test-key") == b"1"
     other.close()
-    queue.close_embedded_redis()  # the last client: the server stops
+    queue_connection.close_embedded_redis()  # the last client: the server stops
     after = redis.Redis.from_url(url)
-    assert queue.ping(after) is False
+    assert queue_connection.ping(after) is False
     after.close()
 
 
 def test_ping_is_false_when_redis_is_unreachable() -> None:
     unreachable = redis.Redis(host="127.0.0.1", port=1, socket_connect_timeout=1)
-    assert queue.ping(unreachable) is False
+    assert queue_connection.ping(unreachable) is False
     unreachable.close()

@@ -12,18 +12,19 @@ from rq import Queue, SimpleWorker
 from rq.job import Job
 from sqlalchemy import select, update
 
-from service import evals, queue
 from service.benchmarks.items import ItemKind, ItemRecord
 from service.db import session_scope
+from service.evals import lifecycle
 from service.models import Eval, Judgment, Response, Shard
+from service.queue import jobs as queue
 from service.queue.liveness import mark_alive, process_identity, release_worker_name
 from service.queue.reconcile import MAX_SHARD_ATTEMPTS, reconcile
 from tests import queue_support
 from tests.fakes import FakeEngine
 from workers.worker import run_worker
 
-TARGET = "fake:target"
-JUDGE = "fake:judge"
+TARGET = "fake/target"
+JUDGE = "fake/judge"
 
 
 def _submit(url: str, conn: redis.Redis, prefix: str) -> str:
@@ -62,7 +63,7 @@ def _finish_with_a_new_worker(url: str, conn: redis.Redis, prefix: str) -> None:
 
 def _one_row_per_item(url: str, eval_id: str) -> None:
     with session_scope(url) as session:
-        evaluation = evals.get_eval(session, eval_id)
+        evaluation = lifecycle.get_eval(session, eval_id)
         assert evaluation.status == "succeeded"
         responses = list(session.scalars(select(Response.item_id)
                                          .where(Response.eval_id == eval_id)))
@@ -142,7 +143,7 @@ def test_a_shard_whose_workers_keep_dying_fails_its_eval(db_url: str, conn: redi
     report = reconcile(conn, db_url, prefix)
     assert (report.requeued, report.gave_up) == ([], [jid])
     with session_scope(db_url) as session:
-        evaluation = evals.get_eval(session, eval_id)
+        evaluation = lifecycle.get_eval(session, eval_id)
         assert evaluation.status == "failed"
         assert f"gave up after {MAX_SHARD_ATTEMPTS} attempts" in (evaluation.error or "")
 
@@ -156,7 +157,7 @@ def test_an_eval_with_every_shard_done_is_finished(db_url: str, conn: redis.Redi
                         .values(status="running", summary=None))
     assert reconcile(conn, db_url, prefix).finished == [eval_id]
     with session_scope(db_url) as session:
-        evaluation = evals.get_eval(session, eval_id)
+        evaluation = lifecycle.get_eval(session, eval_id)
         assert evaluation.status == "succeeded" and evaluation.summary is not None
 
 
