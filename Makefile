@@ -35,13 +35,16 @@ demo: $(STAMP)
 test: $(STAMP) lint
 	$(BIN)/pytest -p no:cacheprovider
 
+# ruff (style), mypy --strict (types, from pyproject) and import-linter (the layers:
+# cli -> workers -> service, no cycles; contracts in pyproject.toml).
 lint: $(STAMP)
-	$(BIN)/ruff check service workers tests bench migrations
+	$(BIN)/ruff check cli service workers tests bench migrations
 	$(BIN)/mypy
+	$(BIN)/lint-imports
 
 format: $(STAMP)
-	$(BIN)/ruff format service workers tests bench
-	$(BIN)/ruff check --fix service workers tests bench
+	$(BIN)/ruff format cli service workers tests bench
+	$(BIN)/ruff check --fix cli service workers tests bench
 
 # Throughput against the published approach and raw vLLM; appends to docs/BENCHMARKS.md.
 BENCH_ARGS ?=

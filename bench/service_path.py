@@ -108,7 +108,7 @@ def _rss_mb(process: psutil.Process) -> float:
     """Memory of a process and its children in MB: the sum of their proportional set sizes
     (shared pages such as libtorch counted once across them, not once per process)."""
     procs = [process, *process.children(recursive=True)]
-    return sum(p.memory_full_info().pss for p in procs if p.is_running()) / 2**20
+    return float(sum(p.memory_full_info().pss for p in procs if p.is_running())) / 2**20
 
 
 def _worker_memory_parts(settings: Settings) -> dict[str, float]:

@@ -8,9 +8,8 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from service.config import Settings
+from service.config import GradingMode, Settings
 from service.pipeline.engine import SamplingSettings
-from service.pipeline.judging.rubric import GradingMode
 
 
 @dataclass(frozen=True)
@@ -45,7 +44,7 @@ def _hf_model(settings: Settings) -> tuple[Any, Any]:
     path = bundled_model_path(settings.model_cache_dir)
     tokenizer = AutoTokenizer.from_pretrained(path)
     model = AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32)
-    model.eval()
+    model.eval()  # type: ignore[no-untyped-call]  # torch leaves Module.eval untyped here
     return model, tokenizer
 
 

@@ -19,7 +19,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from service.pipeline.judging.rubric import GradingMode
+from service.config import GradingMode
 
 ROOT = Path(__file__).resolve().parent.parent
 STAGES = (
@@ -35,10 +35,10 @@ STAGES = (
 )
 # The judge stages: grading mode and whether prefix caching is on.
 JUDGE_STAGES: dict[str, tuple[GradingMode, bool]] = {
-    "judge_on": ("reasoned", True),
-    "judge_off": ("reasoned", False),
-    "judge_score_on": ("score", True),
-    "judge_score_off": ("score", False),
+    "judge_on": (GradingMode.REASONED, True),
+    "judge_off": (GradingMode.REASONED, False),
+    "judge_score_on": (GradingMode.SCORE, True),
+    "judge_score_off": (GradingMode.SCORE, False),
 }
 
 

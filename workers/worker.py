@@ -21,9 +21,11 @@ from rq import SimpleWorker
 
 from service.config import Settings, get_settings
 from service.errors import EngineError
+from service.evals.lifecycle import Stage
+from service.evals.reconcile import reconcile
 from service.pipeline.engine import Engine
 from service.queue.connection import redis_connection
-from service.queue.jobs import queue_prefix, worker_queue_names
+from service.queue.jobs import Priority, queue_name, queue_prefix
 from service.queue.liveness import (
     LIVENESS_TTL_S,
     mark_alive,
@@ -31,7 +33,6 @@ from service.queue.liveness import (
     process_identity,
     release_worker_name,
 )
-from service.queue.reconcile import reconcile
 from workers import jobs
 from workers.memory import return_free_memory
 from workers.shards import EngineProvider
@@ -52,7 +53,7 @@ class ShardWorker(SimpleWorker):
         self.prefix = prefix
 
     def run_maintenance_tasks(self) -> None:
-        super().run_maintenance_tasks()
+        super().run_maintenance_tasks()  # type: ignore[no-untyped-call]  # untyped in rq
         try:
             reconcile(self.connection, self.db_url, self.prefix)
         except Exception:  # a failed round must not stop the worker; the next one retries
@@ -97,6 +98,19 @@ def _work(queues: list[str], name: str, connection: Redis, db_url: str, prefix: 
         # worker died on them meanwhile) are work too.
         if not burst or not reconcile(connection, db_url, prefix).requeued:
             return
+
+
+def worker_queue_names(models: list[str], judge: str, prefix: str | None = None) -> list[str]:
+    """The queues a worker listens on, in the order it drains them: by priority, and within
+    a priority judge shards first, so evals already under way finish before new ones start."""
+    names: list[str] = []
+    for priority in Priority:
+        for stage, spec in [(Stage.JUDGE, judge), *((Stage.GENERATE, model) for model in models)]:
+            name = queue_name(stage, spec, priority, prefix)
+            if name not in names:
+                names.append(name)
+    return names
+
 
 
 def load_engines(specs: list[str], settings: Settings) -> EngineProvider:

@@ -8,10 +8,11 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from service.benchmarks.items import ItemKind
+from service.config import DEFAULT_GRADING, GradingMode
 from service.models import Eval, Item, Judgment, Response
 from service.pipeline import metrics
 from service.pipeline.judging.refusal import REFUSAL_JUDGE
-from service.pipeline.judging.rubric import DEFAULT_GRADING, GradingMode, check_grading
+from service.pipeline.judging.rubric import check_grading
 from service.pipeline.records import GradedItem
 from service.pipeline.summaries import EvalSummary
 

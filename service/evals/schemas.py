@@ -8,7 +8,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
-from service.pipeline.judging.rubric import GradingMode
+from service.config import GradingMode
 from service.pipeline.summaries import EvalSummary, ScoreComparison
 from service.queue.jobs import Priority
 

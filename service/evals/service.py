@@ -14,7 +14,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from service.benchmarks.store import resolve_dataset
-from service.config import Settings
+from service.config import DEFAULT_GRADING, GradingMode, Settings
 from service.db import upsert
 from service.errors import InvalidInput, NotFound
 from service.evals import lifecycle
@@ -23,13 +23,9 @@ from service.evals.schemas import EvalCreate
 from service.model_specs import validate_model_spec
 from service.models import Eval, Item, Shard, new_id, utcnow
 from service.pipeline.engine import SamplingSettings
-from service.pipeline.judging.rubric import (
-    DEFAULT_GRADING,
-    RUBRIC_VERSION,
-    GradingMode,
-    check_grading,
-)
+from service.pipeline.judging.rubric import RUBRIC_VERSION, check_grading
 from service.queue import jobs
+from service.queue.connection import redis_connection
 from service.queue.jobs import Priority
 
 
@@ -136,8 +132,7 @@ def submit_eval(session: Session, request: EvalRequest, *, enqueue: bool = True,
                               status=ShardStatus.QUEUED))
     session.flush()
     if enqueue:
-        jobs.enqueue_eval_after_commit(session, evaluation.id, connection=connection,
-                                       prefix=prefix)
+        _enqueue_after_commit(session, evaluation, connection, prefix)
     return Submission(evaluation, created=True)
 
 
@@ -146,7 +141,11 @@ def cancel_eval(session: Session, eval_id: str, *, connection: Redis | None = No
     still wait in a queue. A finished eval is returned unchanged."""
     evaluation = lifecycle.cancel_eval(session, eval_id)
     if evaluation.status == EvalStatus.CANCELLED:
-        jobs.discard_eval_jobs_after_commit(session, eval_id, connection=connection)
+        # A worker would skip them anyway; this keeps the queues short.
+        jids = [jobs.job_id(eval_id, stage, index)
+                for index in lifecycle.shard_indexes(session, eval_id) for stage in Stage]
+        jobs.after_commit(session, lambda: jobs.discard_waiting_jobs(
+            connection or redis_connection(), jids), f"discard jobs of eval {eval_id}")
     return evaluation
 
 
@@ -216,6 +215,23 @@ def _insert_eval(session: Session, request: EvalRequest, dataset_ids: list[int],
         "started_at": None, "finished_at": None,
     }], keys=["idempotency_key"] if request.idempotency_key else ["id"])
     return session.get(Eval, eval_id)
+
+
+def _enqueue_after_commit(session: Session, evaluation: Eval, connection: Redis | None,
+                          prefix: str | None) -> None:
+    """Once the caller's transaction commits, enqueue every generation shard at the eval's
+    priority; nothing when it rolls back. Redis being down does not undo the commit."""
+    eval_id, model = evaluation.id, evaluation.model
+    priority = Priority(evaluation.priority)
+    indexes = lifecycle.shard_indexes(session, eval_id)
+
+    def enqueue() -> None:
+        conn = connection or redis_connection()
+        for index in indexes:
+            jobs.enqueue_shard(conn, eval_id, Stage.GENERATE, index, model, priority,
+                               prefix=prefix)
+
+    jobs.after_commit(session, enqueue, f"enqueue eval {eval_id}")
 
 
 def _recorded_settings(request: EvalRequest) -> dict[str, Any]:

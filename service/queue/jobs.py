@@ -1,5 +1,6 @@
-"""Shard jobs in RQ: queue names, deterministic job ids, and enqueueing only after the
-transaction that wrote the shards has committed. Jobs carry ids, never ORM objects."""
+"""Shard jobs in RQ: queue names, deterministic job ids, priorities, and actions that run
+only after a transaction has committed. Jobs carry ids, never ORM objects; what a stage or
+a shard is belongs to the eval lifecycle, which calls this."""
 
 from __future__ import annotations
 
@@ -16,8 +17,6 @@ from sqlalchemy import event
 from sqlalchemy.orm import Session
 
 from service.config import Settings, get_settings
-from service.evals.lifecycle import Stage, get_eval, shard_indexes
-from service.queue.connection import redis_connection
 
 log = logging.getLogger(__name__)
 
@@ -31,10 +30,8 @@ class Priority(StrEnum):
 
 
 DEFAULT_PREFIX = "medsafe"
-JOB_FUNCTIONS = {Stage.GENERATE: "workers.jobs.run_generate_shard",
-                 Stage.JUDGE: "workers.jobs.run_judge_shard"}
 # A shard of 64 items with a long max_tokens takes many minutes on a CPU; the limit only
-# cuts off a hung engine. Crash recovery does not wait for it (see service.queue.reconcile).
+# cuts off a hung engine. Crash recovery does not wait for it (see service.evals.reconcile).
 JOB_TIMEOUT_S = 3 * 3600
 RESULT_TTL_S = 24 * 3600
 FAILURE_TTL_S = 7 * 24 * 3600
@@ -50,26 +47,19 @@ def queue_prefix(settings: Settings | None = None) -> str:
     return settings.queue_prefix or DEFAULT_PREFIX
 
 
-def queue_name(stage: Stage, spec: str, priority: Priority = Priority.DEFAULT,
+def queue_name(stage: str, spec: str, priority: Priority = Priority.DEFAULT,
                prefix: str | None = None) -> str:
-    """Generation shards queue per target model, judge shards per judge: a worker takes only
-    work for the engines it holds."""
-    return f"{prefix or queue_prefix()}:{Stage(stage)}:{spec}:{Priority(priority)}"
+    """A stage's queue for one model: generation shards queue per target model, judge
+    shards per judge, so a worker takes only work for the engines it holds."""
+    return f"{prefix or queue_prefix()}:{stage}:{spec}:{Priority(priority)}"
 
 
-def worker_queue_names(models: list[str], judge: str, prefix: str | None = None) -> list[str]:
-    """The queues a worker listens on, in the order it drains them: by priority, and within
-    a priority judge shards first, so evals already under way finish before new ones start."""
-    names: list[str] = []
-    for priority in Priority:
-        for stage, spec in [(Stage.JUDGE, judge), *((Stage.GENERATE, model) for model in models)]:
-            name = queue_name(stage, spec, priority, prefix)
-            if name not in names:
-                names.append(name)
-    return names
+def job_function(stage: str) -> str:
+    """The worker's entry point for a stage's shards (workers.jobs, named, not imported)."""
+    return f"workers.jobs.run_{stage}_shard"
 
 
-def job_id(eval_id: str, stage: Stage, index: int) -> str:
+def job_id(eval_id: str, stage: str, index: int) -> str:
     """Deterministic: a second enqueue of the same shard finds the first job."""
     return f"{eval_id}-{stage}-{index}"
 
@@ -81,7 +71,7 @@ def fetch_job(connection: Redis, jid: str) -> Job | None:
         return None
 
 
-def enqueue_shard(connection: Redis, eval_id: str, stage: Stage, index: int, spec: str,
+def enqueue_shard(connection: Redis, eval_id: str, stage: str, index: int, spec: str,
                   priority: Priority = Priority.DEFAULT, *, prefix: str | None = None,
                   replace: bool = False) -> Job | None:
     """Enqueue the job of one shard; None when its job already waits or runs. A job that
@@ -95,7 +85,7 @@ def enqueue_shard(connection: Redis, eval_id: str, stage: Stage, index: int, spe
         existing.delete()
     try:
         return Queue(name, connection=connection).enqueue_call(
-            JOB_FUNCTIONS[Stage(stage)], args=(eval_id, index), job_id=jid,
+            job_function(stage), args=(eval_id, index), job_id=jid,
             timeout=JOB_TIMEOUT_S, result_ttl=RESULT_TTL_S, failure_ttl=FAILURE_TTL_S,
             retry=Retry(max=RETRIES), description=f"{stage} shard {index} of eval {eval_id}",
             unique=True)
@@ -103,38 +93,12 @@ def enqueue_shard(connection: Redis, eval_id: str, stage: Stage, index: int, spe
         return None  # another process enqueued it a moment ago
 
 
-def enqueue_eval_after_commit(session: Session, eval_id: str, *,
-                              connection: Redis | None = None,
-                              prefix: str | None = None) -> None:
-    """Once the caller's transaction commits, enqueue every generation shard of the eval at
-    the eval's priority; nothing when it rolls back."""
-    evaluation = get_eval(session, eval_id)
-    indexes = shard_indexes(session, eval_id)
-    model, priority = evaluation.model, Priority(evaluation.priority)
-
-    def enqueue() -> None:
-        conn = connection or redis_connection()
-        for index in indexes:
-            enqueue_shard(conn, eval_id, Stage.GENERATE, index, model, priority, prefix=prefix)
-
-    after_commit(session, enqueue, f"enqueue eval {eval_id}")
-
-
-def discard_eval_jobs_after_commit(session: Session, eval_id: str, *,
-                                   connection: Redis | None = None) -> None:
-    """After a cancel commits, drop the eval's jobs still waiting in a queue (a worker would
-    skip them anyway; this keeps the queues short). A running shard finishes its batch."""
-    indexes = shard_indexes(session, eval_id)
-
-    def discard() -> None:
-        conn = connection or redis_connection()
-        for stage in Stage:
-            for index in indexes:
-                job = fetch_job(conn, job_id(eval_id, stage, index))
-                if job is not None and job.get_status(refresh=False) in WAITING:
-                    job.delete()
-
-    after_commit(session, discard, f"discard jobs of eval {eval_id}")
+def discard_waiting_jobs(connection: Redis, jids: list[str]) -> None:
+    """Drop the jobs among jids that still wait in a queue (one that runs finishes)."""
+    for jid in jids:
+        job = fetch_job(connection, jid)
+        if job is not None and job.get_status(refresh=False) in WAITING:
+            job.delete()
 
 
 def after_commit(session: Session, action: Callable[[], None], what: str) -> None:

@@ -17,13 +17,15 @@ from service.config import get_settings
 from service.db import session_scope
 from service.errors import EngineError
 from service.evals import lifecycle
+from service.evals import service as evals
 from service.models import Eval, Judgment, Response, Shard
 from service.pipeline.engine import Conversation
 from service.queue import jobs as queue
+from service.queue.jobs import Priority
 from tests import queue_support
 from tests.fakes import FakeEngine
 from workers.engines import registry
-from workers.worker import load_engines, run_worker
+from workers.worker import load_engines, run_worker, worker_queue_names
 
 TARGET = "fake/target"
 JUDGE = "fake/judge"
@@ -132,8 +134,7 @@ def test_cancel_stops_pending_shards(db_url: str, conn: redis.Redis, prefix: str
                                      engines: dict[str, FakeEngine]) -> None:
     eval_id = _submit(db_url, conn, prefix)
     with session_scope(db_url) as session:
-        lifecycle.cancel_eval(session, eval_id)
-        queue.discard_eval_jobs_after_commit(session, eval_id, connection=conn)
+        evals.cancel_eval(session, eval_id, connection=conn)
     assert not Queue(queue.queue_name("generate", TARGET, prefix=prefix), connection=conn).count
     _drain(db_url, conn, prefix, engines)
     assert engines[TARGET].calls == [] and engines[JUDGE].calls == []
@@ -173,3 +174,16 @@ def test_a_worker_restarts_an_engine_that_died(monkeypatch: pytest.MonkeyPatch) 
     assert fresh is not first and started == [first, fresh]
     with pytest.raises(EngineError, match="holds \\['org/target'\\], not 'org/judge'"):
         provider("org/judge")
+
+
+def test_worker_queues_in_priority_order_judge_first() -> None:
+    names = worker_queue_names(["m1", "m2"], "j", prefix="p")
+    assert names[:3] == ["p:judge:j:high", "p:generate:m1:high", "p:generate:m2:high"]
+    assert names[-1] == "p:generate:m2:low"
+    assert len(names) == 9
+
+
+def test_a_model_that_judges_itself_has_its_queues_once() -> None:
+    names = worker_queue_names(["m"], "m", prefix="p")
+    assert names == [f"p:{stage}:m:{p}" for p in list(Priority)
+                     for stage in ("judge", "generate")]

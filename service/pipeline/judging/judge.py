@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
+from service.config import DEFAULT_GRADING, GradingMode
 from service.errors import EngineError
 from service.pipeline.engine import Engine, Generation, SamplingSettings
 from service.pipeline.judging.parsing import parse_grade
 from service.pipeline.judging.refusal import REFUSAL_JUDGE, is_refusal
 from service.pipeline.judging.rubric import (
-    DEFAULT_GRADING,
-    GradingMode,
     build_judge_conversation,
     grade_json_schema,
     judge_max_tokens,

@@ -46,8 +46,8 @@ def _generate_queue(conn: redis.Redis, prefix: str, priority: str = "default") -
 def test_jobs_appear_only_after_commit(db_url: str, conn: redis.Redis, prefix: str) -> None:
     _dataset(db_url)
     with session_scope(db_url) as session:
-        eval_id = evals.submit_eval(session, _request(), enqueue=False).evaluation.id
-        queue.enqueue_eval_after_commit(session, eval_id, connection=conn, prefix=prefix)
+        eval_id = evals.submit_eval(session, _request(), connection=conn,
+                                    prefix=prefix).evaluation.id
         assert _generate_queue(conn, prefix).count == 0
     jobs = _generate_queue(conn, prefix).get_jobs()
     assert [job.id for job in jobs] == [f"{eval_id}-generate-{i}" for i in range(3)]
@@ -61,8 +61,8 @@ def test_rollback_enqueues_nothing(db_url: str, conn: redis.Redis, prefix: str) 
     _dataset(db_url)
     with pytest.raises(RuntimeError, match="validation failed later"), \
             session_scope(db_url) as session:
-        eval_id = evals.submit_eval(session, _request(), enqueue=False).evaluation.id
-        queue.enqueue_eval_after_commit(session, eval_id, connection=conn, prefix=prefix)
+        eval_id = evals.submit_eval(session, _request(), connection=conn,
+                                    prefix=prefix).evaluation.id
         raise RuntimeError("validation failed later")
     assert _generate_queue(conn, prefix).count == 0
     assert Job.exists(f"{eval_id}-generate-0", connection=conn) is False
@@ -112,26 +112,12 @@ def test_redis_down_does_not_undo_the_commit(db_url: str, caplog: pytest.LogCapt
     _dataset(db_url)
     unreachable = redis.Redis(host="127.0.0.1", port=1, socket_connect_timeout=1)
     with caplog.at_level(logging.WARNING), session_scope(db_url) as session:
-        eval_id = evals.submit_eval(session, _request(), enqueue=False).evaluation.id
-        queue.enqueue_eval_after_commit(session, eval_id, connection=unreachable,
-                                        prefix=prefix)
+        eval_id = evals.submit_eval(session, _request(), connection=unreachable,
+                                    prefix=prefix).evaluation.id
     with session_scope(db_url) as session:
         assert lifecycle.get_eval(session, eval_id).status == "queued"
     assert "reconciler will catch up" in caplog.text
     unreachable.close()
-
-
-def test_worker_queues_in_priority_order_judge_first() -> None:
-    names = queue.worker_queue_names(["m1", "m2"], "j", prefix="p")
-    assert names[:3] == ["p:judge:j:high", "p:generate:m1:high", "p:generate:m2:high"]
-    assert names[-1] == "p:generate:m2:low"
-    assert len(names) == 9
-
-
-def test_a_model_that_judges_itself_has_its_queues_once() -> None:
-    names = queue.worker_queue_names(["m"], "m", prefix="p")
-    assert names == [f"p:{stage}:m:{p}" for p in list(queue.Priority)
-                     for stage in ("judge", "generate")]
 
 
 def test_embedded_redis_is_reachable_from_another_client(tmp_path: Path) -> None:

@@ -15,10 +15,10 @@ from sqlalchemy import select, update
 from service.benchmarks.items import ItemKind, ItemRecord
 from service.db import session_scope
 from service.evals import lifecycle
+from service.evals.reconcile import MAX_SHARD_ATTEMPTS, reconcile
 from service.models import Eval, Judgment, Response, Shard
 from service.queue import jobs as queue
 from service.queue.liveness import mark_alive, process_identity, release_worker_name
-from service.queue.reconcile import MAX_SHARD_ATTEMPTS, reconcile
 from tests import queue_support
 from tests.fakes import FakeEngine
 from workers.worker import run_worker

@@ -124,7 +124,7 @@ def inspect_job(connection: Redis, jid: str, prefix: str | None = None) -> tuple
         queue = Queue(job.origin, connection=connection)
         waiting = any(connection.lpos(key, jid) is not None
                       for key in (queue.key, queue.intermediate_queue_key))
-        return (Verdict.OK, "queued") if waiting else (Verdict.SUSPECT, "queued in no queue")
+        return (Verdict.OK, str(status)) if waiting else (Verdict.SUSPECT, "queued in no queue")
     if status == JobStatus.STARTED:
         worker = job.worker_name or ""
         if _runs_on(connection, worker, jid, prefix):
