@@ -13,6 +13,7 @@ RUN useradd --create-home --uid 1000 medsafe \
  && chown medsafe /var/lib/medsafe /var/cache/medsafe
 WORKDIR /app
 COPY pyproject.toml README.md ./
+COPY cli ./cli
 COPY service ./service
 COPY workers ./workers
 COPY migrations ./migrations

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 import shlex
+import tomllib
 from pathlib import Path
 from typing import Any
 
@@ -92,3 +93,12 @@ def test_gpu_worker_reserves_an_nvidia_gpu_and_api_waits_for_services(
     assert depends["postgres"]["condition"] == "service_healthy"
     assert depends["redis"]["condition"] == "service_healthy"
     assert compose["services"]["worker-cpu"]["profiles"] == ["cpu"]
+
+
+def test_dockerfile_copies_every_package_the_wheel_ships() -> None:
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    shipped = {pattern.rstrip("*") for pattern in
+               project["tool"]["setuptools"]["packages"]["find"]["include"]}
+    copied = {source for line in re.findall(r"^COPY (.+)$", DOCKERFILE, flags=re.MULTILINE)
+              for source in line.split()[:-1]}
+    assert shipped <= copied, f"the images would lack {sorted(shipped - copied)}"
