@@ -9,6 +9,8 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select, update
 
 from service.db import session_scope
+from service.evals import lifecycle
+from service.evals import service as evals
 from service.models import Eval, Shard
 from tests.service.api.builders import finished_eval
 from tests.service.api.conftest import add_dataset
@@ -217,3 +219,20 @@ def test_get_answers_carry_an_etag_and_304_while_unchanged(
     assert changed.status_code == 200 and changed.headers["ETag"] != etag
     for path in ("/v1/evals", f"{url}/results", "/v1/datasets"):
         assert "ETag" in client.get(path, headers=reader).headers, path
+
+
+def test_cancel_of_a_running_eval_answers_with_utc_timings(
+        client: TestClient, writer: dict[str, str], reader: dict[str, str], msb: str) -> None:
+    request = evals.EvalRequest(model="openai:target", datasets=["msb"], judge="openai:j")
+    with session_scope(msb) as session:
+        eval_id = evals.submit_eval(session, request, enqueue=False).evaluation.id
+    with session_scope(msb) as session:  # a worker started it: started_at is set
+        lifecycle.claim_shard(session, eval_id, lifecycle.Stage.GENERATE, 0, "w")
+    response = client.post(f"/v1/evals/{eval_id}/cancel", headers=writer)
+    assert response.status_code == 200, response.text
+    timings = response.json()["timings"]
+    assert timings["duration_s"] is not None and timings["duration_s"] >= 0
+    read = client.get(f"/v1/evals/{eval_id}", headers=reader).json()["timings"]
+    for answer in (timings, read):
+        for name in ("created_at", "started_at", "finished_at"):
+            assert datetime.fromisoformat(answer[name]).utcoffset() == timedelta(0), answer
