@@ -9,6 +9,7 @@ from __future__ import annotations
 import faulthandler
 import logging
 import signal
+import sys
 import threading
 import time
 from typing import TYPE_CHECKING, Annotated
@@ -45,14 +46,16 @@ def worker(
     from service.queue.connection import close_embedded_redis
     from workers.worker import run_worker
 
-    faulthandler.register(signal.SIGUSR1, all_threads=True)  # `kill -USR1`: print stacks
+    # `kill -USR1 <pid>` prints every thread's stack to the process's own stderr.
+    faulthandler.register(signal.SIGUSR1, file=sys.__stderr__ or 2, all_threads=True)
     settings = get_settings()
     _log_to_stderr()
+    url = migrate.migrated_database_url()  # a new database gets its tables, not a traceback
     specs = [spec.strip() for spec in (models or settings.target_model).split(",")
              if spec.strip()]
     try:
         run_worker(specs, judge or settings.judge_model, burst=burst, name=name,
-                   prefix=queue_prefix, settings=settings)
+                   db_url=url, prefix=queue_prefix, settings=settings)
     finally:
         close_embedded_redis()
 
@@ -109,8 +112,8 @@ def reconcile(
     from service.queue.connection import redis_connection
 
     settings = get_settings()
-    report = run_reconcile(redis_connection(settings), settings.resolved_database_url(),
-                           queue_prefix, grace_s=grace)
+    url = migrate.migrated_database_url()  # a new database gets its tables, not a traceback
+    report = run_reconcile(redis_connection(settings), url, queue_prefix, grace_s=grace)
     if report.skipped:
         err.print("another reconciler is running; nothing done")
         return

@@ -1,0 +1,55 @@
+"""`medsafe worker` and `medsafe reconcile` on a database nobody has set up yet."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import inspect
+from typer.testing import CliRunner
+
+from cli.app import app
+from service.config import get_settings
+from service.db import get_engine
+from tests.conftest import REDIS_URL
+
+
+@pytest.fixture
+def new_database(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """A SQLite file that does not exist yet, and the machine's Redis (else an embedded one)."""
+    url = f"sqlite:///{tmp_path / 'new.db'}"
+    monkeypatch.setenv("MEDSAFE_DATABASE_URL", url)
+    monkeypatch.setenv("MEDSAFE_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("MEDSAFE_QUEUE_PREFIX", f"test-{tmp_path.name}")
+    if REDIS_URL:
+        monkeypatch.setenv("MEDSAFE_REDIS_URL", REDIS_URL)
+    else:
+        monkeypatch.delenv("MEDSAFE_REDIS_URL", raising=False)
+    get_settings.cache_clear()
+    yield url
+    get_settings.cache_clear()
+    get_engine(url).dispose()
+
+
+def test_reconcile_on_a_new_database_prepares_it(new_database: str) -> None:
+    result = CliRunner().invoke(app, ["reconcile"])
+    assert result.exit_code == 0, result.output
+    assert "requeued 0 shard(s), failed 0, finished 0 eval(s)" in result.output
+    assert "shards" in inspect(get_engine(new_database)).get_table_names()
+
+
+def test_a_worker_on_a_new_database_prepares_it_before_it_works(
+        new_database: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    seen: dict[str, Any] = {}
+
+    def run_worker(models: list[str], judge: str, **options: Any) -> None:
+        # What the worker would find: the tables, before any engine loads.
+        seen.update(options, tables=inspect(get_engine(options["db_url"])).get_table_names())
+
+    monkeypatch.setattr("workers.worker.run_worker", run_worker)
+    result = CliRunner().invoke(app, ["worker", "--burst", "--models", "bundled:smollm2"])
+    assert result.exit_code == 0, result.output
+    assert seen["db_url"] == new_database and seen["burst"] is True
+    assert {"evals", "shards", "datasets"} <= set(seen["tables"])
