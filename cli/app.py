@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 import typer
+from pydantic import ValidationError
 
 from cli import datasets, evals, keys, services
 from cli.console import err
@@ -50,6 +51,12 @@ def main() -> Any:
         return app()
     except MedSafeError as exc:
         err.print(f"[red]error:[/red] {exc.detail}")
+        raise SystemExit(2) from exc
+    except ValidationError as exc:  # a MEDSAFE_ variable the settings cannot take
+        for problem in exc.errors():
+            variable = "MEDSAFE_" + "_".join(str(part) for part in problem["loc"]).upper()
+            err.print(f"[red]error:[/red] {variable}={problem.get('input')!r}: "
+                      f"{problem['msg']}", markup=True, highlight=False)
         raise SystemExit(2) from exc
 
 
