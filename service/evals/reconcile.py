@@ -55,8 +55,6 @@ class Verdict(StrEnum):
     LOST = "lost"
 
 
-# --- reconciling -----------------------------------------------------------------------
-
 def reconcile(connection: Redis, db_url: str | None = None, prefix: str | None = None,
               grace_s: float = GRACE_S,
               max_attempts: int = MAX_SHARD_ATTEMPTS) -> ReconcileReport:

@@ -17,6 +17,7 @@ from service.db import session_scope
 from service.models import Eval, Judgment, Response, Shard
 from service.pipeline.engine import Engine
 from tests.service.benchmarks.sample_data import demonstrations_file, write_csv
+from tests.settings_support import medsafe_settings
 from workers.engines import load_engine
 from workers.local import run_eval
 
@@ -36,11 +37,8 @@ def _medsafetybench(root: Path) -> Path:
 @pytest.fixture
 def cli_env(db_url: str, monkeypatch: pytest.MonkeyPatch, bundled_engine: Engine,
             tmp_path: Path) -> Iterator[str]:
-    monkeypatch.setenv("MEDSAFE_DATABASE_URL", db_url)
-    monkeypatch.setenv("MEDSAFE_DATA_DIR", str(tmp_path / "data"))
-    get_settings.cache_clear()
-    yield db_url
-    get_settings.cache_clear()
+    with medsafe_settings(monkeypatch, db_url, tmp_path / "data"):
+        yield db_url
 
 
 def _invoke(*args: str) -> dict[str, Any]:

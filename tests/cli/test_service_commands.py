@@ -14,25 +14,18 @@ from sqlalchemy import inspect
 from typer.testing import CliRunner
 
 from cli.app import app
-from service.config import get_settings
 from service.db import get_engine
 from tests.conftest import REDIS_URL
+from tests.settings_support import medsafe_settings
 
 
 @pytest.fixture
 def new_database(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
     """A SQLite file that does not exist yet, and the machine's Redis (else an embedded one)."""
     url = f"sqlite:///{tmp_path / 'new.db'}"
-    monkeypatch.setenv("MEDSAFE_DATABASE_URL", url)
-    monkeypatch.setenv("MEDSAFE_DATA_DIR", str(tmp_path / "data"))
     monkeypatch.setenv("MEDSAFE_QUEUE_PREFIX", f"test-{tmp_path.name}")
-    if REDIS_URL:
-        monkeypatch.setenv("MEDSAFE_REDIS_URL", REDIS_URL)
-    else:
-        monkeypatch.delenv("MEDSAFE_REDIS_URL", raising=False)
-    get_settings.cache_clear()
-    yield url
-    get_settings.cache_clear()
+    with medsafe_settings(monkeypatch, url, tmp_path / "data", REDIS_URL):
+        yield url
     get_engine(url).dispose()
 
 

@@ -12,9 +12,9 @@ from service import auth
 from service.api.app import create_app
 from service.benchmarks.items import ItemKind, ItemRecord
 from service.benchmarks.store import save_dataset
-from service.config import get_settings
 from service.db import session_scope
 from tests.conftest import REDIS_URL
+from tests.settings_support import medsafe_settings
 
 # API tests queue jobs in their own Redis database, so workers that other tests start on the
 # default database never take them.
@@ -31,16 +31,8 @@ def _api_redis_url() -> str:
 @pytest.fixture
 def api_settings(db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
     """Point MedSafe (API and queue) at the test database and Redis; yields the database URL."""
-    monkeypatch.setenv("MEDSAFE_DATABASE_URL", db_url)
-    monkeypatch.setenv("MEDSAFE_DATA_DIR", str(tmp_path / "data"))
-    redis_url = _api_redis_url()
-    if redis_url:
-        monkeypatch.setenv("MEDSAFE_REDIS_URL", redis_url)
-    else:
-        monkeypatch.delenv("MEDSAFE_REDIS_URL", raising=False)
-    get_settings.cache_clear()
-    yield db_url
-    get_settings.cache_clear()
+    with medsafe_settings(monkeypatch, db_url, tmp_path / "data", _api_redis_url()):
+        yield db_url
 
 
 @pytest.fixture
