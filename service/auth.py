@@ -18,6 +18,7 @@ from service.models import ApiKey, utcnow
 
 KEY_MARK = "msk_"
 PREFIX_CHARS = 12  # hex characters after KEY_MARK that find the key's row
+MIN_REVOKE_CHARS = 6  # the shortest start of a prefix that revoke accepts
 MAX_NAME_CHARS = 200  # api_keys.name column
 
 
@@ -122,19 +123,27 @@ def list_keys(session: Session) -> list[KeyInfo]:
 
 
 def revoke_key(session: Session, key_id_or_prefix: str) -> KeyInfo:
-    """Revoke a key by id or by its shown prefix (msk_... or the whole key); revoking twice
-    changes nothing. Does not commit."""
+    """Revoke a key by id, by its listed prefix or the start of it (msk_0123abcd), or by the
+    whole key; a start that fits two keys is refused. Revoking twice changes nothing. Does
+    not commit."""
     text = key_id_or_prefix.strip()
     if text.startswith(KEY_MARK):
-        prefix = text[len(KEY_MARK):][:PREFIX_CHARS]
-        query = select(ApiKey).where(ApiKey.prefix == prefix)
+        start = text[len(KEY_MARK):][:PREFIX_CHARS]
+        if len(start) < MIN_REVOKE_CHARS:
+            raise InvalidInput(f"give at least {MIN_REVOKE_CHARS} characters after "
+                               f"{KEY_MARK!r}, as `medsafe keys list` shows them")
+        query = select(ApiKey).where(ApiKey.prefix.startswith(start, autoescape=True))
     elif text.isdigit():
         query = select(ApiKey).where(ApiKey.id == int(text))
     else:
-        raise InvalidInput("name the key by its id or its prefix (msk_...)")
-    key = session.scalars(query).first()
-    if key is None:
+        raise InvalidInput("name the key by its id, its prefix (msk_...) or the whole key")
+    keys = list(session.scalars(query.limit(2)))
+    if not keys:
         raise NotFound(f"no API key {key_id_or_prefix!r}")
+    if len(keys) > 1:
+        raise InvalidInput(f"{key_id_or_prefix!r} starts more than one key; give more of "
+                           "the prefix `medsafe keys list` shows")
+    [key] = keys
     if key.revoked_at is None:
         key.revoked_at = utcnow()
         session.flush()
