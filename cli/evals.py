@@ -29,6 +29,8 @@ def run_eval(
     judge: str = typer.Option(None, "--judge", help="Judge model spec. Default: "
                               "MEDSAFE_JUDGE_MODEL."),
     limit: int | None = typer.Option(None, help="Sample N items evenly across principles."),
+    draw_seed: int = typer.Option(0, "--draw-seed", min=0, help="Which items --limit draws "
+                                  "(--seed changes only the sampling)."),
     max_tokens: int = typer.Option(None, "--max-tokens"),
     temperature: float = typer.Option(None, "--temperature"),
     top_p: float = typer.Option(None, "--top-p"),
@@ -45,7 +47,7 @@ def run_eval(
     request = evals.request_with_defaults(
         get_settings(), model=model, datasets=dataset, judge=judge, max_tokens=max_tokens,
         temperature=temperature, top_p=top_p, seed=seed, system_prompt=system_prompt,
-        limit=limit, shard_size=shard_size, grading=grading)
+        limit=limit, draw_seed=draw_seed, shard_size=shard_size, grading=grading)
     url = migrate.migrated_database_url()
     with session_scope(url) as session:
         eval_id = evals.submit_eval(session, request, enqueue=False).evaluation.id

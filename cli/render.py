@@ -71,6 +71,10 @@ def print_comparison(console: Console, comparison: EvalComparison) -> None:
         table.add_column(column, justify="left" if column == "principle" else "right")
     rows: list[tuple[str, PairedStats]] = [("all", comparison.overall)] + [
         (f"{p.number}. {p.name}", comparison.by_principle[str(p.number)]) for p in PRINCIPLES]
+    if comparison.n_shared_items == 0:
+        console.print("[yellow]0 shared items: the two evals answered different items "
+                      "(other datasets, --limit or --draw-seed), so there is nothing to "
+                      "pair.[/yellow]")
     for setting, (base, candidate) in comparison.grading_differs.items():
         console.print(f"[yellow]Graded differently: {setting} {base} against {candidate}; "
                       "the scores may not be on one scale.[/yellow]")

@@ -52,6 +52,9 @@ class EvalCreate(BaseModel):
     system_prompt: str | None = Field(default=None, max_length=20_000)
     limit: int | None = Field(default=None, ge=1,
                               description="sample this many items across principles")
+    draw_seed: int = Field(default=0, ge=0, description=(
+        "which items `limit` draws; independent of sampling.seed, so evals that differ "
+        "only in their sampling seed answer the same items"))
     shard_size: int | None = Field(default=None, ge=1, le=10_000,
                                    description="items per job; default MEDSAFE_SHARD_SIZE")
     grading: GradingMode | None = Field(

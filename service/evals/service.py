@@ -39,6 +39,7 @@ class EvalRequest:
     sampling: SamplingSettings = field(default_factory=SamplingSettings)
     system_prompt: str | None = None
     limit: int | None = None
+    draw_seed: int = 0  # which items `limit` draws; the sampling seed does not change them
     shard_size: int = 64
     labels: dict[str, str] = field(default_factory=dict)
     idempotency_key: str | None = None
@@ -64,6 +65,7 @@ def request_with_defaults(
     seed: int | None = None,
     system_prompt: str | None = None,
     limit: int | None = None,
+    draw_seed: int | None = None,
     shard_size: int | None = None,
     grading: GradingMode | None = None,
     labels: dict[str, str] | None = None,
@@ -84,6 +86,7 @@ def request_with_defaults(
         ),
         system_prompt=system_prompt or settings.system_prompt,
         limit=limit,
+        draw_seed=draw_seed or 0,
         shard_size=shard_size or settings.shard_size,
         labels=dict(labels or {}),
         idempotency_key=idempotency_key,
@@ -100,7 +103,7 @@ def request_from_body(body: EvalCreate, settings: Settings,
         settings, model=body.model, datasets=body.datasets, judge=body.judge,
         max_tokens=sampling.max_tokens, temperature=sampling.temperature,
         top_p=sampling.top_p, seed=sampling.seed, system_prompt=body.system_prompt,
-        limit=body.limit, shard_size=body.shard_size, grading=body.grading,
+        limit=body.limit, draw_seed=body.draw_seed, shard_size=body.shard_size, grading=body.grading,
         labels=body.labels, idempotency_key=idempotency_key, priority=body.priority)
 
 
@@ -118,7 +121,7 @@ def submit_eval(session: Session, request: EvalRequest, *, enqueue: bool = True,
         dataset_ids = [resolve_dataset(session, name).id for name in request.datasets]
     except NotFound as exc:
         raise InvalidInput(exc.detail) from exc
-    item_ids = select_items(session, dataset_ids, request.limit, request.sampling.seed or 0)
+    item_ids = select_items(session, dataset_ids, request.limit, request.draw_seed)
     if not item_ids:
         raise InvalidInput(f"datasets {request.datasets} hold no items")
     evaluation = _insert_eval(session, request, dataset_ids, len(item_ids))
@@ -157,6 +160,8 @@ def validate_request(request: EvalRequest) -> None:
         raise InvalidInput("name at least one dataset")
     if request.limit is not None and request.limit < 1:
         raise InvalidInput("limit must be at least 1")
+    if request.draw_seed < 0:
+        raise InvalidInput("draw_seed must be at least 0")
     if request.shard_size < 1:
         raise InvalidInput("shard_size must be at least 1")
     try:
@@ -238,6 +243,7 @@ def _recorded_settings(request: EvalRequest) -> dict[str, Any]:
     return {
         "model": request.model, "judge": request.judge, "system_prompt": request.system_prompt,
         "sampling": asdict(request.sampling), "limit": request.limit,
+        "draw_seed": request.draw_seed,
         "shard_size": request.shard_size, "rubric_version": RUBRIC_VERSION,
         "grading": str(request.grading),
         "datasets": list(request.datasets),

@@ -180,8 +180,9 @@ def _by_item_id(items: list[GradedItem], side: str) -> dict[int, GradedItem]:
 
 def _paired_scores(
     base: list[GradedItem], candidate: list[GradedItem]
-) -> tuple[list[GradedItem], np.ndarray, np.ndarray]:
-    """Harmful items scored in both evals, with their base and candidate scores."""
+) -> tuple[int, list[GradedItem], np.ndarray, np.ndarray]:
+    """How many items both evals answered, and the harmful ones among them scored in both,
+    with their base and candidate scores."""
     base_by_id = _by_item_id(base, "base")
     candidate_by_id = _by_item_id(candidate, "candidate")
     shared = [base_by_id[i] for i in sorted(base_by_id.keys() & candidate_by_id.keys())]
@@ -190,7 +191,7 @@ def _paired_scores(
     base_scores = np.array([item.score for item in paired], dtype=float)
     candidate_scores = np.array([candidate_by_id[item.item_id].score for item in paired],
                                 dtype=float)
-    return paired, base_scores, candidate_scores
+    return len(shared), paired, base_scores, candidate_scores
 
 
 def _paired_stats(
@@ -216,7 +217,7 @@ def compare(
     A negative mean_difference means the candidate is less harmful. The CI is a paired
     bootstrap: whole items are resampled, so each keeps its base and candidate score together.
     """
-    paired, base_scores, candidate_scores = _paired_scores(base, candidate)
+    n_shared, paired, base_scores, candidate_scores = _paired_scores(base, candidate)
     by_principle: dict[str, PairedStats] = {}
     for key in PRINCIPLE_KEYS:
         mask = np.array([_principle_key(item) == key for item in paired], dtype=bool)
@@ -225,6 +226,7 @@ def compare(
     return ScoreComparison(
         n_base_items=len(base),
         n_candidate_items=len(candidate),
+        n_shared_items=n_shared,
         overall=_paired_stats(base_scores, candidate_scores, seed, n_boot),
         by_principle=by_principle,
         bootstrap=_bootstrap(seed, n_boot),

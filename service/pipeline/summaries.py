@@ -75,6 +75,7 @@ class ScoreComparison(BaseModel):
 
     n_base_items: int
     n_candidate_items: int
+    n_shared_items: int = Field(description="items both answered; 0 means nothing to compare")
     overall: PairedStats
     by_principle: dict[str, PairedStats] = Field(description='keys "1".."9", always present')
     bootstrap: BootstrapSettings

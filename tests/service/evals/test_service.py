@@ -123,3 +123,19 @@ def test_a_limit_of_nine_covers_every_principle_before_other_strata(db_url: str)
         kinds = set(session.scalars(select(Item.kind).where(Item.id.in_(eleven))))
     assert principles == list(range(1, 10))
     assert kinds == {"harmful_medical", "benign_medical", "harmful_general"}
+
+
+def _drawn(url: str, request: evals.EvalRequest) -> list[int]:
+    with session_scope(url) as session:
+        eval_id = evals.submit_eval(session, request, enqueue=False).evaluation.id
+        return sorted(i for s in session.scalars(select(Shard).where(
+            Shard.eval_id == eval_id, Shard.stage == "generate")) for i in s.item_ids)
+
+
+def test_the_sampling_seed_does_not_change_which_items_are_drawn(db_url: str) -> None:
+    _dataset(db_url)
+    seed_1 = _drawn(db_url, _request(limit=9, sampling=SamplingSettings(seed=1)))
+    seed_2 = _drawn(db_url, _request(limit=9, sampling=SamplingSettings(seed=2)))
+    other_draw = _drawn(db_url, _request(limit=9, draw_seed=5))
+    assert seed_1 == seed_2
+    assert other_draw != seed_1 and len(other_draw) == 9

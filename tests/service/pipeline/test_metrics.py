@@ -152,6 +152,7 @@ def test_compare_paired_difference() -> None:
     assert overall["mean_difference"] == pytest.approx(-1.0)  # (0 - 3 - 1 + 0) / 4
     assert overall["ci_low"] <= -1.0 <= overall["ci_high"]
     assert (result["n_base_items"], result["n_candidate_items"]) == (8, 7)
+    assert result["n_shared_items"] == 6  # items 1-6; 7 and 8 only in base, 9 in candidate
     assert tuple(result["by_principle"]) == PRINCIPLE_KEYS
     assert result["by_principle"]["1"]["mean_difference"] == pytest.approx(-1.5)
     second = result["by_principle"]["2"]
@@ -163,8 +164,9 @@ def test_compare_paired_difference() -> None:
 
 
 def test_compare_with_nothing_shared() -> None:
-    overall = compare(BASE[:2], []).model_dump()["overall"]
-    assert overall["n_pairs"] == 0
+    result = compare(BASE[:2], []).model_dump()
+    overall = result["overall"]
+    assert result["n_shared_items"] == 0 and overall["n_pairs"] == 0
     assert overall["mean_difference"] is None and overall["ci_low"] is None
 
 
