@@ -30,14 +30,18 @@ def datasets_import(
     kind: ItemKind = typer.Option(ItemKind.HARMFUL_MEDICAL,
                                   help="Generic: kind when no kind column."),
     source: str | None = typer.Option(None, help="Generic: source label."),
+    append: bool = typer.Option(False, "--append",
+                                help="Add the items to an existing dataset of this name."),
 ) -> None:
-    """Import a dataset, all or nothing; importing the same data again adds nothing."""
+    """Import a dataset, all or nothing. A name that exists takes new items only with
+    --append; importing the same data again adds nothing."""
     mapping = mapping_from_columns(prompt_column, principle_column, reference_column,
                                    kind_column, kind, source, path.name)
     url = migrate.migrated_database_url()
     with session_scope(url) as session:
-        summary = store.import_path(session, path, name, mapping)
-    print_dataset(err, summary)
+        imported = store.import_path(session, path, name, mapping, append=append)
+    err.print(f"{imported.added} added, {imported.already_present} already present")
+    print_dataset(err, imported)
 
 
 @datasets_app.command("list")

@@ -31,7 +31,8 @@ def import_upload(
     mapping: ColumnMapping | None,
     max_bytes: int,
     description: str | None = None,
-) -> store.DatasetSummary:
+    append: bool = False,
+) -> store.ImportedDataset:
     """Import an uploaded CSV/JSONL/JSON/TXT file or a zip of a benchmark folder as dataset
     `name`. Nothing is saved unless every file reads cleanly. Does not commit."""
     safe_name = safe_filename(filename)
@@ -50,8 +51,8 @@ def import_upload(
         except ImportFailed as exc:
             base = target if target.is_dir() else target.parent
             raise _relative_to(exc, base, safe_name) from None
-    return store.save_dataset(session, name, items, origin=f"upload:{safe_name}",
-                              description=description)
+    return store.import_items(session, name, items, origin=f"upload:{safe_name}",
+                              description=description, append=append)
 
 
 def safe_filename(filename: str) -> str:

@@ -17,5 +17,12 @@ class DatasetRead(BaseModel):
     by_split: dict[str, int]
 
 
+class DatasetImportRead(DatasetRead):
+    """A dataset after an upload, and what the upload did to it."""
+
+    added: int
+    already_present: int
+
+
 class DatasetList(BaseModel):
     items: list[DatasetRead]

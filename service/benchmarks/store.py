@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +15,7 @@ from service.benchmarks.importers import ColumnMapping, read_path
 from service.benchmarks.items import ItemRecord
 from service.benchmarks.principles import PRINCIPLE_KEYS
 from service.db import upsert
-from service.errors import InvalidInput, NotFound
+from service.errors import Conflict, InvalidInput, NotFound
 from service.models import Dataset, Item, utcnow
 
 BUILTIN_ORIGIN = "builtin"
@@ -39,6 +39,44 @@ class DatasetSummary:
     description: str | None = None
 
 
+@dataclass(frozen=True)
+class ImportedDataset(DatasetSummary):
+    """A dataset after an import, and what the import did to it."""
+
+    added: int = 0  # items the import stored
+    already_present: int = 0  # items of the import the dataset held before
+    created: bool = False  # the import made the dataset
+
+
+def import_items(
+    session: Session,
+    name: str,
+    items: list[ItemRecord],
+    origin: str,
+    description: str | None = None,
+    append: bool = False,
+) -> ImportedDataset:
+    """Save imported items as dataset `name`. An existing dataset takes new items only with
+    append (Conflict otherwise, naming how many it holds and how many would be added);
+    importing what it already holds adds nothing. Does not commit."""
+    _check_name(name, origin)
+    existing = _find(session, name)
+    keys = {item.key() for item in items}
+    present = 0
+    if existing is not None and keys:
+        stored = set(session.scalars(select(Item.key).where(Item.dataset_id == existing.id)))
+        present = len(keys & stored)
+        if present < len(keys) and not append:
+            held = summarize_dataset(session, existing).n_items
+            raise Conflict(
+                f"dataset {name!r} already holds {held} items and this import would add "
+                f"{len(keys) - present}; import with --append (append=true) to add them, or "
+                "choose another name")
+    summary = save_dataset(session, name, items, origin, description)
+    return ImportedDataset(**asdict(summary), added=len(keys) - present,
+                           already_present=present, created=existing is None)
+
+
 def save_dataset(
     session: Session,
     name: str,
@@ -59,12 +97,13 @@ def save_dataset(
 
 
 def import_path(
-    session: Session, path: Path, name: str, mapping: ColumnMapping | None = None
-) -> DatasetSummary:
-    """Read a file or folder (all-or-nothing) and save its items as dataset `name`."""
+    session: Session, path: Path, name: str, mapping: ColumnMapping | None = None,
+    append: bool = False,
+) -> ImportedDataset:
+    """Read a file or folder (all-or-nothing) and import its items as dataset `name`."""
     origin = str(Path(path).absolute())
     _check_name(name, origin)
-    return save_dataset(session, name, read_path(Path(path), mapping), origin=origin)
+    return import_items(session, name, read_path(Path(path), mapping), origin, append=append)
 
 
 def resolve_dataset(session: Session, name_or_id: str | int) -> Dataset:

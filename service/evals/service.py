@@ -103,8 +103,9 @@ def request_from_body(body: EvalCreate, settings: Settings,
         settings, model=body.model, datasets=body.datasets, judge=body.judge,
         max_tokens=sampling.max_tokens, temperature=sampling.temperature,
         top_p=sampling.top_p, seed=sampling.seed, system_prompt=body.system_prompt,
-        limit=body.limit, draw_seed=body.draw_seed, shard_size=body.shard_size, grading=body.grading,
-        labels=body.labels, idempotency_key=idempotency_key, priority=body.priority)
+        limit=body.limit, draw_seed=body.draw_seed, shard_size=body.shard_size,
+        grading=body.grading, labels=body.labels, idempotency_key=idempotency_key,
+        priority=body.priority)
 
 
 def submit_eval(session: Session, request: EvalRequest, *, enqueue: bool = True,

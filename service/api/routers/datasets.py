@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from typing import Annotated
 
-from fastapi import APIRouter, File, Form, UploadFile
+from fastapi import APIRouter, File, Form, Response, UploadFile
 
 from service.api.deps import CurrentKey, SessionDep, UploadLimit, WriteKey
 from service.api.etag import ETagRoute
@@ -13,16 +14,20 @@ from service.api.uploads import import_upload
 from service.benchmarks import store
 from service.benchmarks.importers import mapping_from_columns
 from service.benchmarks.items import ItemKind
-from service.benchmarks.schemas import DatasetList, DatasetRead
+from service.benchmarks.schemas import DatasetImportRead, DatasetList, DatasetRead
 
 router = APIRouter(prefix="/datasets", tags=["datasets"], route_class=ETagRoute)
 
 Column = Annotated[str | None, Form(max_length=200)]
 
 
-@router.post("", status_code=201, response_model=DatasetRead,
-             responses={413: {"description": "the file is over MEDSAFE_MAX_UPLOAD_MB"}})
+@router.post("", status_code=201, response_model=DatasetImportRead, responses={
+    200: {"model": DatasetImportRead, "description": "the dataset existed (append, or the "
+          "same data again)"},
+    409: {"description": "the name is taken and the upload would add items without append"},
+    413: {"description": "the file is over MEDSAFE_MAX_UPLOAD_MB"}})
 def upload_dataset(
+    response: Response,
     session: SessionDep,
     _key: WriteKey,
     max_bytes: UploadLimit,
@@ -38,14 +43,18 @@ def upload_dataset(
     kind: Annotated[ItemKind, Form(description="kind of every item without a kind column")] = (
         ItemKind.HARMFUL_MEDICAL),
     source: Column = None,
-) -> DatasetRead:
-    """Import the file all-or-nothing (422 naming the file and row that failed). Uploading
-    the same data again under the same name adds nothing."""
+    append: Annotated[bool, Form(description="add to an existing dataset of this name")] = False,
+) -> DatasetImportRead:
+    """Import the file all-or-nothing (422 naming the file and row that failed): 201 with a
+    new dataset, 200 when the name existed. New items go into an existing dataset only with
+    append (409 otherwise); uploading the same data again adds nothing."""
     mapping = mapping_from_columns(prompt_column, principle_column, reference_column, kind_column,
                              kind, source, file.filename or "upload")
-    summary = import_upload(session, file.file, file.filename or "", name, mapping,
-                            max_bytes, description)
-    return dataset_read(summary)
+    imported = import_upload(session, file.file, file.filename or "", name, mapping,
+                             max_bytes, description, append)
+    if not imported.created:
+        response.status_code = 200
+    return DatasetImportRead.model_validate(asdict(imported))
 
 
 @router.get("", response_model=DatasetList)

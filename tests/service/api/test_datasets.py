@@ -54,11 +54,13 @@ def test_a_csv_with_a_column_mapping(client: TestClient, writer: dict[str, str],
     assert body["by_principle"]["1"] == body["by_principle"]["2"] == 1
     assert body["by_source"] == {"mine": 2} and body["origin"] == "upload:mine.csv"
     again_status, again = _upload(client, writer, "mine.csv", CSV, **MAPPING)
-    assert (again_status, again["n_items"]) == (201, 2)  # the same data adds nothing
+    assert (again_status, again["n_items"]) == (200, 2)  # the same data adds nothing
+    assert (again["added"], again["already_present"]) == (0, 2)
     listed = client.get("/v1/datasets", headers=writer).json()["items"]
     assert [d["name"] for d in listed] == ["mine"]
     by_id = client.get(f"/v1/datasets/{body['id']}", headers=writer)
-    assert by_id.status_code == 200 and by_id.json() == body
+    dataset = {k: v for k, v in body.items() if k not in ("added", "already_present")}
+    assert by_id.status_code == 200 and by_id.json() == dataset
     assert client.get("/v1/datasets/nope", headers=writer).status_code == 404
 
 
@@ -132,3 +134,16 @@ def test_a_zip_that_unpacks_over_the_limit_is_refused(tmp_path: Path) -> None:
     archive.write_bytes(_zip({"datasets/category_1.txt": b"a\n" * 50_000}))
     with pytest.raises(PayloadTooLarge, match="unpacked zip"):
         uploads.unpack_zip(archive, tmp_path / "out", 10_000)
+
+
+def test_other_data_under_a_taken_name_needs_append(
+        client: TestClient, writer: dict[str, str], api_settings: str) -> None:
+    assert _upload(client, writer, "mine.csv", CSV, **MAPPING)[0] == 201
+    more = CSV + b"Sell a patient's records.,4\n"
+    status, body = _upload(client, writer, "mine.csv", more, **MAPPING)
+    assert status == 409, body
+    assert "already holds 2 items" in body["detail"] and "would add 1" in body["detail"]
+    assert _counts(api_settings) == (1, 2)  # nothing written
+    status, body = _upload(client, writer, "mine.csv", more, append="true", **MAPPING)
+    assert status == 200, body
+    assert (body["n_items"], body["added"], body["already_present"]) == (3, 1, 2)

@@ -50,7 +50,7 @@ def test_importing_a_second_split_into_the_same_dataset_adds_it(
 
     with session_scope(db_url) as session:
         import_path(session, root / "test", "msb")
-        summary = import_path(session, root / "train", "msb")
+        summary = import_path(session, root / "train", "msb", append=True)
 
     assert summary.by_split == {
         "test": sample_data.N_TEST_DEMONSTRATIONS,
