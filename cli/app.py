@@ -3,6 +3,8 @@ that turns a MedSafe error into a message and an exit code."""
 
 from __future__ import annotations
 
+import json
+import sys
 from typing import Any
 
 import typer
@@ -22,6 +24,7 @@ app.add_typer(db_app, name="db")
 app.add_typer(keys.keys_app, name="keys")
 app.command("eval")(evals.run_eval)
 app.command("compare")(evals.compare)
+app.command("cancel")(evals.cancel)
 app.command("serve")(services.serve)
 app.command("worker")(services.worker)
 app.command("up")(services.up)
@@ -50,14 +53,21 @@ def main() -> Any:
     try:
         return app()
     except MedSafeError as exc:
-        err.print(f"[red]error:[/red] {exc.detail}")
+        _fail(exc.error, exc.detail)
         raise SystemExit(2) from exc
     except ValidationError as exc:  # a MEDSAFE_ variable the settings cannot take
         for problem in exc.errors():
             variable = "MEDSAFE_" + "_".join(str(part) for part in problem["loc"]).upper()
-            err.print(f"[red]error:[/red] {variable}={problem.get('input')!r}: "
-                      f"{problem['msg']}", markup=True, highlight=False)
+            _fail("invalid_setting", f"{variable}={problem.get('input')!r}: {problem['msg']}")
         raise SystemExit(2) from exc
+
+
+def _fail(code: str, detail: str) -> None:
+    """One line on stderr; with --json also the REST API's error object on stdout, so a
+    program reading stdout always gets one JSON object."""
+    err.print(f"[red]error:[/red] {detail}", highlight=False, soft_wrap=True)
+    if "--json" in sys.argv[1:]:
+        print(json.dumps({"error": code, "detail": detail}))
 
 
 if __name__ == "__main__":

@@ -20,6 +20,8 @@ from service.evals.compare import compare_evals
 from service.evals.lifecycle import EvalStatus, Stage
 from service.evals.reports import eval_outcome, eval_report
 
+INTERRUPTED = 130  # the shell's code for a command stopped by Ctrl-C (128 + SIGINT)
+
 
 def run_eval(
     model: str = typer.Option(None, "--model", help="bundled:smollm2, a path, a hub id or "
@@ -53,8 +55,7 @@ def run_eval(
         eval_id = evals.submit_eval(session, request, enqueue=False).evaluation.id
     err.print(f"eval {eval_id}: {request.model} on {', '.join(dataset)}, judged by "
               f"{request.judge}")
-    with _stdout_to_stderr(as_json):
-        _run_with_progress(eval_id, url)
+    exit_code = _run_to_the_end(eval_id, url, as_json)
     with session_scope(url) as session:
         evaluation = lifecycle.get_eval(session, eval_id)
         if as_json:
@@ -63,6 +64,34 @@ def run_eval(
             print(report.model_dump_json(indent=2))
         else:
             print_eval(out, evaluation)
+    if exit_code:
+        raise typer.Exit(exit_code)
+
+
+def _run_to_the_end(eval_id: str, url: str, as_json: bool) -> int:
+    """Run the eval here; the exit code. Ctrl-C cancels the eval (a second one, while it
+    cancels, aborts); a failure is on the eval already, with its error, and is said once."""
+    try:
+        with _stdout_to_stderr(as_json):
+            _run_with_progress(eval_id, url)
+    except KeyboardInterrupt:
+        with session_scope(url) as session:
+            lifecycle.cancel_eval(session, eval_id)
+        err.print(f"interrupted: eval {eval_id} is cancelled; what it stored is kept")
+        return INTERRUPTED
+    except Exception as exc:
+        err.print(f"[red]error:[/red] eval {eval_id} failed: {type(exc).__name__}: {exc}",
+                  highlight=False, soft_wrap=True)
+        return 1
+    return 0
+
+
+def cancel(eval_id: str) -> None:
+    """Cancel an eval: workers skip its shards and its queued jobs are dropped; the rows it
+    stored stay. A finished eval is left as it is."""
+    with session_scope(migrate.migrated_database_url()) as session:
+        status = evals.cancel_eval(session, eval_id).status
+    err.print(f"eval {eval_id} is {status}")
 
 
 def compare(base: str, candidate: str, as_json: bool = typer.Option(False, "--json")) -> None:
