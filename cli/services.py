@@ -121,6 +121,11 @@ def reconcile(
               f"finished {len(report.finished)} eval(s)")
     for jid in report.requeued:
         err.print(f"  requeued {jid}")
+    if report.waiting:
+        err.print(f"{len(report.waiting)} shard(s) have no job in Redis (lost in an outage, or "
+                  f"enqueued a moment ago); they are enqueued again once missing for "
+                  f"{grace:g} s: run `medsafe reconcile` again then, or lower --grace. Workers "
+                  "reconcile every minute on their own.", soft_wrap=True)
 
 
 def serve_api_in_thread(

@@ -46,6 +46,8 @@ class ReconcileReport:
     requeued: list[str] = field(default_factory=list)  # job ids
     gave_up: list[str] = field(default_factory=list)  # job ids of shards marked failed
     finished: list[str] = field(default_factory=list)  # eval ids
+    # Job ids missing for less than the grace period: enqueued again once it has passed.
+    waiting: list[str] = field(default_factory=list)
     skipped: bool = False  # another reconciler held the lock
 
 
@@ -96,6 +98,7 @@ def _reconcile_shard(connection: Redis, shard: OpenShard, db_url: str | None, pr
         connection.delete(suspect_key)
         return
     if verdict is Verdict.SUSPECT and not _lasted(connection, suspect_key, grace_s):
+        report.waiting.append(jid)
         return
     attempts = _attempts_if_open(db_url, shard)
     if attempts is None:

@@ -11,7 +11,8 @@ from sqlalchemy import inspect
 from typer.testing import CliRunner
 
 from cli.app import app
-from service.db import get_engine
+from service.db import get_engine, session_scope
+from service.evals import service as evals
 from tests.conftest import REDIS_URL
 from tests.settings_support import medsafe_settings
 
@@ -46,3 +47,16 @@ def test_a_worker_on_a_new_database_prepares_it_before_it_works(
     assert result.exit_code == 0, result.output
     assert seen["db_url"] == new_database and seen["burst"] is True
     assert {"evals", "shards", "datasets"} <= set(seen["tables"])
+
+
+def test_reconcile_says_which_shards_wait_for_the_grace_period(
+        new_database: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    assert CliRunner().invoke(app, ["db", "upgrade"]).exit_code == 0
+    request = evals.EvalRequest(model="m", datasets=["builtin:medsafety-demo"], judge="j",
+                                limit=2)
+    with session_scope(new_database) as session:  # committed, but Redis never got the jobs
+        evals.submit_eval(session, request, enqueue=False)
+    result = CliRunner().invoke(app, ["reconcile", "--grace", "30"])
+    assert result.exit_code == 0, result.output
+    assert "requeued 0 shard(s)" in result.output
+    assert "1 shard(s) have no job in Redis" in result.output and "30 s" in result.output
