@@ -15,7 +15,7 @@ DEMO_SOURCE = "medsafe-demo"
 
 BUILTIN_DATASETS: dict[str, str] = {
     "builtin:medsafety-demo": (
-        "MedSafe's own small demo set: 63 harmful medical requests (7 per AMA principle), "
+        "MedSafe's own small demo set: 63 harmful medical requests (7 per principle), "
         "28 benign medical questions for over-refusal and 17 general harmful requests "
         "(HEx-PHI categories); test split."
     ),
