@@ -116,13 +116,17 @@ def _run_with_progress(eval_id: str, url: str) -> None:
     os.environ.setdefault("VLLM_LOGGING_LEVEL", "WARNING")
     settings = get_settings()
     with session_scope(url) as session:
-        n_shards = sum(lifecycle.stage_progress(session, eval_id)[Stage.GENERATE].values())
+        n_items = lifecycle.get_eval(session, eval_id).n_items
+    done = {Stage.GENERATE: 0, Stage.JUDGE: 0}
     with Progress(*Progress.get_default_columns(), MofNCompleteColumn(), console=err) as bar:
-        task = bar.add_task("loading models", total=2 * n_shards)
+        # Items answered plus items judged, out of twice the eval's items.
+        task = bar.add_task("loading models", total=2 * n_items)
 
         def advance(outcome: ShardOutcome) -> None:
-            bar.update(task, advance=1, description=f"{outcome.stage} shard {outcome.index + 1}"
-                       f"/{n_shards}: {outcome.processed} items")
+            done[outcome.stage] += outcome.processed
+            bar.update(task, advance=outcome.processed,
+                       description=f"answered {done[Stage.GENERATE]}/{n_items}, "
+                       f"judged {done[Stage.JUDGE]}/{n_items}")
 
         run_locally(eval_id, lambda spec: load_engine(spec, settings), url, on_shard=advance)
 

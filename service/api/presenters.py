@@ -6,7 +6,7 @@ from dataclasses import asdict
 
 from service.benchmarks.schemas import DatasetRead
 from service.benchmarks.store import DatasetSummary
-from service.evals.schemas import EvalLinks, EvalRead, EvalTimings
+from service.evals.schemas import EvalLinks, EvalRead, EvalTimings, ItemProgress
 from service.models import Eval
 from service.pipeline.summaries import EvalSummary
 
@@ -19,7 +19,8 @@ def eval_links(eval_id: str) -> EvalLinks:
                      cancel=f"{base}/cancel")
 
 
-def eval_read(evaluation: Eval, progress: dict[str, dict[str, int]] | None = None) -> EvalRead:
+def eval_read(evaluation: Eval, progress: dict[str, dict[str, int]] | None = None,
+              items: ItemProgress | None = None) -> EvalRead:
     started, finished = evaluation.started_at, evaluation.finished_at
     duration = (finished - started).total_seconds() if started and finished else None
     return EvalRead(
@@ -38,6 +39,7 @@ def eval_read(evaluation: Eval, progress: dict[str, dict[str, int]] | None = Non
         target_engine=evaluation.target_engine,
         judge_engine=evaluation.judge_engine,
         progress=progress,
+        items=items,
         summary=(EvalSummary.model_validate(evaluation.summary)
                  if evaluation.summary is not None else None),
         links=eval_links(evaluation.id),

@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 from service.benchmarks.items import ItemKind
 from service.errors import NotFound
 from service.evals.grades import summarise_eval
+from service.evals.schemas import ItemProgress
 from service.models import Eval, Item, Judgment, Response, Shard
 from service.pipeline.records import ItemToAnswer, ItemToJudge
 
@@ -101,6 +102,15 @@ def stage_progress(session: Session, eval_id: str) -> dict[str, dict[str, int]]:
     for stage, status, count in rows:
         progress[stage][status] = count
     return progress
+
+
+def item_progress(session: Session, evaluation: Eval) -> ItemProgress:
+    """Items answered and graded by the eval's judge so far."""
+    answered = session.scalar(select(func.count()).select_from(Response).where(
+        Response.eval_id == evaluation.id)) or 0
+    judged = session.scalar(select(func.count()).select_from(Judgment).where(
+        Judgment.eval_id == evaluation.id, Judgment.judge == evaluation.judge)) or 0
+    return ItemProgress(total=evaluation.n_items, answered=answered, judged=judged)
 
 
 def unanswered(session: Session, eval_id: str, item_ids: list[int]) -> list[ItemToAnswer]:

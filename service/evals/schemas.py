@@ -81,8 +81,17 @@ class EvalTimings(BaseModel):
     duration_s: float | None = Field(default=None, description="finished_at - started_at")
 
 
+class ItemProgress(BaseModel):
+    """How far an eval got, in items: answered by the target, graded by the judge."""
+
+    total: int
+    answered: int
+    judged: int
+
+
 class EvalRead(BaseModel):
-    """An eval; `progress` (shards per stage and status) is given for a single eval only."""
+    """An eval; `progress` (shards per stage and status) and `items` are given for a single
+    eval only."""
 
     id: str
     status: str
@@ -97,6 +106,7 @@ class EvalRead(BaseModel):
     target_engine: dict[str, Any] | None
     judge_engine: dict[str, Any] | None
     progress: dict[str, dict[str, int]] | None = None
+    items: ItemProgress | None = None
     summary: EvalSummary | None = None
     links: EvalLinks
 

@@ -6,6 +6,7 @@ from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Header, Query, Response
+from sqlalchemy.orm import Session
 
 from service.api.deps import CurrentKey, SessionDep, SettingsDep, WriteKey
 from service.api.etag import ETagRoute
@@ -22,6 +23,7 @@ from service.evals.schemas import (
     JudgeStatus,
     ResultList,
 )
+from service.models import Eval
 
 router = APIRouter(prefix="/evals", tags=["evals"], route_class=ETagRoute)
 
@@ -45,8 +47,7 @@ def create_eval(
     submission = evals.submit_eval(session, request)
     if not submission.created:
         response.status_code = 200
-    evaluation = submission.evaluation
-    return eval_read(evaluation, lifecycle.stage_progress(session, evaluation.id))
+    return _detail(session, submission.evaluation)
 
 
 @router.get("", response_model=EvalList)
@@ -71,9 +72,9 @@ def list_evals(
 
 @router.get("/{eval_id}", response_model=EvalRead)
 def read_eval(eval_id: str, session: SessionDep, _key: CurrentKey) -> EvalRead:
-    """Status, shard progress per stage, timings, settings, engines; the summary when done."""
-    return eval_read(lifecycle.get_eval(session, eval_id),
-                     lifecycle.stage_progress(session, eval_id))
+    """Status, progress (shards per stage, items answered and judged), timings, settings,
+    engines; the summary when done."""
+    return _detail(session, lifecycle.get_eval(session, eval_id))
 
 
 @router.get("/{eval_id}/results", response_model=ResultList)
@@ -106,5 +107,10 @@ def read_summary(eval_id: str, session: SessionDep, _key: CurrentKey) -> EvalRep
 @router.post("/{eval_id}/cancel", response_model=EvalRead)
 def cancel_eval(eval_id: str, session: SessionDep, _key: WriteKey) -> EvalRead:
     """Cancel pending shards; finished rows stay. Cancelling a finished eval changes nothing."""
-    evaluation = evals.cancel_eval(session, eval_id)
-    return eval_read(evaluation, lifecycle.stage_progress(session, eval_id))
+    return _detail(session, evals.cancel_eval(session, eval_id))
+
+
+def _detail(session: Session, evaluation: Eval) -> EvalRead:
+    """One eval with its progress in shards and in items."""
+    return eval_read(evaluation, lifecycle.stage_progress(session, evaluation.id),
+                     lifecycle.item_progress(session, evaluation))

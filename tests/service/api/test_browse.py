@@ -11,7 +11,7 @@ from sqlalchemy import select, update
 from service.db import session_scope
 from service.evals import lifecycle
 from service.evals import service as evals
-from service.models import Eval, Shard
+from service.models import Eval, Response, Shard
 from tests.service.api.builders import finished_eval
 from tests.service.api.conftest import add_dataset
 
@@ -236,3 +236,20 @@ def test_cancel_of_a_running_eval_answers_with_utc_timings(
     for answer in (timings, read):
         for name in ("created_at", "started_at", "finished_at"):
             assert datetime.fromisoformat(answer[name]).utcoffset() == timedelta(0), answer
+
+
+def test_an_eval_counts_the_items_answered_and_judged(
+        client: TestClient, writer: dict[str, str], reader: dict[str, str], msb: str) -> None:
+    done = client.get(f"/v1/evals/{finished_eval(msb)}", headers=reader).json()
+    assert done["items"] == {"total": N_ITEMS, "answered": N_ITEMS, "judged": N_ITEMS}
+    submitted = client.post("/v1/evals", headers=writer, json={
+        "model": "openai:target", "datasets": ["msb"], "limit": 4}).json()
+    assert submitted["items"] == {"total": 4, "answered": 0, "judged": 0}
+    with session_scope(msb) as session:  # a worker answered three of the four
+        [shard] = session.scalars(select(Shard).where(Shard.eval_id == submitted["id"],
+                                                      Shard.stage == "generate"))
+        for item_id in shard.item_ids[:3]:
+            session.add(Response(eval_id=submitted["id"], item_id=item_id, text="answer"))
+    read = client.get(f"/v1/evals/{submitted['id']}", headers=reader).json()
+    assert read["items"] == {"total": 4, "answered": 3, "judged": 0}
+    client.post(f"/v1/evals/{submitted['id']}/cancel", headers=writer)  # no job stays queued
