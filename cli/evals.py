@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import os
-import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
+from pathlib import Path
 
 import typer
+from rich.console import Console
 
 from cli.console import err, out
+from cli.engine_output import engine_log_file, engine_output
 from cli.render import print_comparison, print_eval
 from service import migrate
 from service.config import GradingMode, get_settings
@@ -44,6 +44,8 @@ def run_eval(
         help="reasoned: a reason, then the score; score: the score alone (cheaper). "
              "Default MEDSAFE_GRADING."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object to stdout."),
+    verbose: bool = typer.Option(False, "--verbose", help="Show the engines' own logs on "
+                                 "stderr instead of writing them to the log file."),
 ) -> None:
     """Generate answers, judge them and print the safety report, all in this process."""
     request = evals.request_with_defaults(
@@ -55,7 +57,10 @@ def run_eval(
         eval_id = evals.submit_eval(session, request, enqueue=False).evaluation.id
     err.print(f"eval {eval_id}: {request.model} on {', '.join(dataset)}, judged by "
               f"{request.judge}")
-    exit_code = _run_to_the_end(eval_id, url, as_json)
+    log_file = None if verbose else engine_log_file(get_settings().data_dir)
+    if log_file is not None:
+        err.print(f"engine logs: {log_file}", highlight=False, soft_wrap=True)
+    exit_code = _run_to_the_end(eval_id, url, log_file)
     with session_scope(url) as session:
         evaluation = lifecycle.get_eval(session, eval_id)
         if as_json:
@@ -68,12 +73,12 @@ def run_eval(
         raise typer.Exit(exit_code)
 
 
-def _run_to_the_end(eval_id: str, url: str, as_json: bool) -> int:
+def _run_to_the_end(eval_id: str, url: str, log_file: Path | None) -> int:
     """Run the eval here; the exit code. Ctrl-C cancels the eval (a second one, while it
     cancels, aborts); a failure is on the eval already, with its error, and is said once."""
     try:
-        with _stdout_to_stderr(as_json):
-            _run_with_progress(eval_id, url)
+        with engine_output(log_file) as terminal:
+            _run_with_progress(eval_id, url, terminal)
     except KeyboardInterrupt:
         with session_scope(url) as session:
             lifecycle.cancel_eval(session, eval_id)
@@ -104,7 +109,7 @@ def compare(base: str, candidate: str, as_json: bool = typer.Option(False, "--js
         print_comparison(out, comparison)
 
 
-def _run_with_progress(eval_id: str, url: str) -> None:
+def _run_with_progress(eval_id: str, url: str, terminal: Console) -> None:
     # Imported here: the engines (vLLM) are only needed by commands that generate.
     from rich.progress import MofNCompleteColumn, Progress
 
@@ -118,7 +123,8 @@ def _run_with_progress(eval_id: str, url: str) -> None:
     with session_scope(url) as session:
         n_items = lifecycle.get_eval(session, eval_id).n_items
     done = {Stage.GENERATE: 0, Stage.JUDGE: 0}
-    with Progress(*Progress.get_default_columns(), MofNCompleteColumn(), console=err) as bar:
+    with Progress(*Progress.get_default_columns(), MofNCompleteColumn(),
+                  console=terminal) as bar:
         # Items answered plus items judged, out of twice the eval's items.
         task = bar.add_task("loading models", total=2 * n_items)
 
@@ -129,20 +135,3 @@ def _run_with_progress(eval_id: str, url: str) -> None:
                        f"judged {done[Stage.JUDGE]}/{n_items}")
 
         run_locally(eval_id, lambda spec: load_engine(spec, settings), url, on_shard=advance)
-
-
-@contextmanager
-def _stdout_to_stderr(active: bool) -> Iterator[None]:
-    """Keep stdout clean for --json: engine logs (also from spawned processes) go to stderr."""
-    if not active:
-        yield
-        return
-    sys.stdout.flush()
-    saved = os.dup(1)
-    os.dup2(2, 1)
-    try:
-        yield
-    finally:
-        sys.stdout.flush()
-        os.dup2(saved, 1)
-        os.close(saved)

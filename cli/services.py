@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from cli.console import err
+from cli.engine_output import engine_log_file, engine_output
 from service import migrate
 from service.config import get_settings
 from service.db import session_scope
@@ -77,6 +78,9 @@ def serve(
 def up(
     host: Annotated[str, typer.Option("--host")] = "127.0.0.1",
     port: Annotated[int, typer.Option("--port")] = 8000,
+    verbose: Annotated[bool, typer.Option(
+        "--verbose", help="Show the API's, the worker's and the engines' logs here instead "
+        "of writing them to the log file.")] = False,
 ) -> None:
     """API + worker on this machine with the embedded defaults (SQLite, embedded Redis)."""
     from service import auth
@@ -84,21 +88,25 @@ def up(
     from workers.worker import run_worker
 
     settings = get_settings()
-    _log_to_stderr()
     url = migrate.migrated_database_url()
     connection = redis_connection(settings)
     with session_scope(url) as session:
         key = auth.create_key(session, "medsafe up", ["admin"])
-    server, thread = serve_api_in_thread(host, port)
+    log_file = None if verbose else engine_log_file(settings.data_dir)
+    _log_to_stderr()  # written to the log file once engine_output below redirects stderr
+    server, thread = serve_api_in_thread(host, port, "info" if verbose else "warning")
     err.print(f"MedSafe API at http://{host}:{port} (docs: http://{host}:{port}/docs)")
-    err.print(f"admin API key (shown once): [bold]{key.key}[/bold]")
-    try:
-        run_worker([settings.target_model], settings.judge_model, connection=connection,
-                   db_url=url, settings=settings)
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
-        close_embedded_redis()
+    err.print(f"admin API key (shown once): [bold]{key.key}[/bold]", soft_wrap=True)
+    if log_file is not None:
+        err.print(f"logs: {log_file}", highlight=False, soft_wrap=True)
+    with engine_output(log_file):
+        try:
+            run_worker([settings.target_model], settings.judge_model, connection=connection,
+                       db_url=url, settings=settings)
+        finally:
+            server.should_exit = True
+            thread.join(timeout=10)
+            close_embedded_redis()
 
 
 def reconcile(
