@@ -11,7 +11,7 @@ import typer
 from pydantic import ValidationError
 
 from cli import datasets, evals, keys, services
-from cli.console import err
+from cli.console import DEBUG, err, one_line
 from service import migrate
 from service.config import get_settings
 from service.errors import MedSafeError
@@ -29,6 +29,13 @@ app.command("serve")(services.serve)
 app.command("worker")(services.worker)
 app.command("up")(services.up)
 app.command("reconcile")(services.reconcile)
+
+
+@app.callback()
+def options(debug: bool = typer.Option(
+        False, "--debug", help="Show the traceback of an error instead of one line.")) -> None:
+    """MedSafe: measure the medical safety of language models."""
+    DEBUG["on"] = debug
 
 
 @db_app.command("upgrade")
@@ -52,14 +59,25 @@ def _redacted(url: str) -> str:
 def main() -> Any:
     try:
         return app()
-    except MedSafeError as exc:
+    except Exception as exc:
+        if DEBUG["on"]:
+            raise
+        raise SystemExit(_explain(exc)) from exc
+
+
+def _explain(exc: Exception) -> int:
+    """Say what went wrong in one line (and as an error object with --json); the exit code:
+    2 for what a user can fix, 1 for anything else."""
+    if isinstance(exc, MedSafeError):
         _fail(exc.error, exc.detail)
-        raise SystemExit(2) from exc
-    except ValidationError as exc:  # a MEDSAFE_ variable the settings cannot take
+        return 2
+    if isinstance(exc, ValidationError):  # a MEDSAFE_ variable the settings cannot take
         for problem in exc.errors():
             variable = "MEDSAFE_" + "_".join(str(part) for part in problem["loc"]).upper()
             _fail("invalid_setting", f"{variable}={problem.get('input')!r}: {problem['msg']}")
-        raise SystemExit(2) from exc
+        return 2
+    _fail("internal_error", f"{one_line(exc)} (`medsafe --debug ...` shows the traceback)")
+    return 1
 
 
 def _fail(code: str, detail: str) -> None:

@@ -8,7 +8,7 @@ from pathlib import Path
 import typer
 from rich.console import Console
 
-from cli.console import err, out
+from cli.console import DEBUG, err, one_line, out
 from cli.engine_output import engine_log_file, engine_output
 from cli.render import print_comparison, print_eval
 from service import migrate
@@ -85,8 +85,10 @@ def _run_to_the_end(eval_id: str, url: str, log_file: Path | None) -> int:
         err.print(f"interrupted: eval {eval_id} is cancelled; what it stored is kept")
         return INTERRUPTED
     except Exception as exc:
-        err.print(f"[red]error:[/red] eval {eval_id} failed: {type(exc).__name__}: {exc}",
+        err.print(f"[red]error:[/red] eval {eval_id} failed: {one_line(exc)}",
                   highlight=False, soft_wrap=True)
+        if DEBUG["on"]:
+            err.print_exception()
         return 1
     return 0
 

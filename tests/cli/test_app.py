@@ -43,3 +43,18 @@ def test_datasets_import_reports_what_it_added_and_refuses_a_taken_name(
     assert isinstance(refused.exception, Conflict)
     assert "already holds 2 items" in str(refused.exception)
     assert appended.exit_code == 0 and "1 added, 1 already present" in appended.output
+
+
+def test_an_unexpected_error_is_one_line_unless_debug(tmp_path: Path) -> None:
+    env = {**os.environ, "MEDSAFE_DATA_DIR": str(tmp_path),
+           "MEDSAFE_DATABASE_URL": "postgresql+psycopg://nobody@127.0.0.1:1/nothing"}
+
+    def keys_list(*flags: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "cli.app", *flags, "keys", "list"],
+                              env=env, capture_output=True, text=True, timeout=120)
+
+    quiet, debug = keys_list(), keys_list("--debug")
+    assert quiet.returncode == 1
+    assert quiet.stderr.startswith("error: OperationalError: ")
+    assert quiet.stderr.count("\n") == 1 and "medsafe --debug" in quiet.stderr
+    assert debug.returncode == 1 and "Traceback (most recent call last)" in debug.stderr
