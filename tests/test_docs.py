@@ -49,3 +49,37 @@ def test_no_doc_points_outside_the_repository() -> None:
             if not target.startswith(("http://", "https://")):
                 base = ROOT if name == "README.md" else ROOT / "docs"
                 assert (base / target).exists(), f"{name} links to missing {target}"
+
+
+def _stated_defaults() -> dict[str, str]:
+    """MEDSAFE_ name -> the default the README's settings table states, where it states one:
+    `unset`, a number (or a list of them for a row of names), or a `literal` first."""
+    stated: dict[str, str] = {}
+    for names_cell, value_cell in re.findall(r"^\| (`MEDSAFE_[^|]+) \| ([^|]+) \|$", README,
+                                             flags=re.MULTILINE):
+        names = re.findall(r"`(MEDSAFE_\w+)`", names_cell)
+        numbers = re.match(r"^([\d.]+(?:, [\d.]+)*)(?::|$)", value_cell.strip())
+        literal = re.match(r"^`([^`]+)`:", value_cell.strip())
+        if value_cell.startswith("unset"):
+            stated.update(dict.fromkeys(names, "None"))
+        elif numbers and len(numbers.group(1).split(", ")) == len(names):
+            stated.update(zip(names, numbers.group(1).split(", "), strict=True))
+        elif literal and len(names) == 1:
+            stated[names[0]] = literal.group(1)
+    return stated
+
+
+def test_the_defaults_the_readme_states_are_the_settings_defaults() -> None:
+    stated = _stated_defaults()
+    assert len(stated) >= 15  # the table's form did not drift out of this check
+    for variable, text in stated.items():
+        field = Settings.model_fields[variable.removeprefix("MEDSAFE_").lower()]
+        default = field.get_default(call_default_factory=True)
+        if isinstance(default, Path):
+            assert text == str(default).replace(str(Path.home()), "~", 1), variable
+        elif isinstance(default, bool):
+            assert text == str(default).lower(), variable
+        elif isinstance(default, int | float):
+            assert float(text) == default, variable
+        else:
+            assert text == str(default), variable
