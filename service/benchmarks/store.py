@@ -60,6 +60,8 @@ def import_items(
     append (Conflict otherwise, naming how many it holds and how many would be added);
     importing what it already holds adds nothing. Does not commit."""
     _check_name(name, origin)
+    if not items:
+        raise InvalidInput(f"dataset {name!r}: there are no items to save")
     existing = _find(session, name)
     keys = {item.key() for item in items}
     present = 0
@@ -72,7 +74,12 @@ def import_items(
                 f"dataset {name!r} already holds {held} items and this import would add "
                 f"{len(keys) - present}; import with --append (append=true) to add them, or "
                 "choose another name")
-    summary = save_dataset(session, name, items, origin, description)
+    if existing is not None and present == len(keys):  # nothing new: nothing to write
+        if description is not None and existing.description != description:
+            existing.description = description
+        summary = summarize_dataset(session, existing)
+    else:
+        summary = save_dataset(session, name, items, origin, description)
     return ImportedDataset(**asdict(summary), added=len(keys) - present,
                            already_present=present, created=existing is None)
 
@@ -114,24 +121,13 @@ def resolve_dataset(session: Session, name_or_id: str | int) -> Dataset:
     return dataset
 
 
-def install_builtin_datasets(session: Session) -> list[DatasetSummary]:
+def install_builtin_datasets(session: Session) -> list[ImportedDataset]:
     """Store every built-in set, adding only the items a set does not hold yet (run with
-    each schema upgrade, so every migrated database has them). Does not commit."""
-    installed = []
-    for name, description in BUILTIN_DATASETS.items():
-        items = builtin_items(name)
-        dataset = _find(session, name)
-        if dataset is not None and _holds_all(session, dataset, items):
-            installed.append(summarize_dataset(session, dataset))
-            continue
-        installed.append(save_dataset(session, name, items, BUILTIN_ORIGIN, description))
-    return installed
-
-
-def _holds_all(session: Session, dataset: Dataset, items: list[ItemRecord]) -> bool:
-    keys = {item.key() for item in items}
-    stored = set(session.scalars(select(Item.key).where(Item.dataset_id == dataset.id)))
-    return keys <= stored
+    each schema upgrade, so every migrated database has them); a set that holds them all
+    is not written to. Does not commit."""
+    return [import_items(session, name, builtin_items(name), BUILTIN_ORIGIN, description,
+                         append=True)
+            for name, description in BUILTIN_DATASETS.items()]
 
 
 def list_datasets(session: Session) -> list[DatasetSummary]:
