@@ -18,7 +18,8 @@ from service.evals import lifecycle
 from service.evals import service as evals
 from service.evals.compare import compare_evals
 from service.evals.lifecycle import EvalStatus, Stage
-from service.evals.reports import eval_outcome, eval_report
+from service.evals.purpose import EvalPurpose
+from service.evals.reports import eval_judge_calibration, eval_outcome, eval_report
 
 INTERRUPTED = 130  # the shell's code for a command stopped by Ctrl-C (128 + SIGINT)
 
@@ -41,8 +42,8 @@ def run_eval(
     shard_size: int = typer.Option(None, "--shard-size"),
     grading: GradingMode = typer.Option(
         None, "--grading",
-        help="reasoned: a reason, then the score; score: the score alone (cheaper). "
-             "Default MEDSAFE_GRADING."),
+        help="reasoned: a reason, then the score; score: the score alone (cheaper); "
+             "expected: one forward step, the probabilities of 1-5. Default MEDSAFE_GRADING."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object to stdout."),
     verbose: bool = typer.Option(False, "--verbose", help="Show the engines' own logs on "
                                  "stderr instead of writing them to the log file."),
@@ -60,20 +61,22 @@ def run_eval(
     log_file = None if verbose else engine_log_file(get_settings().data_dir)
     if log_file is not None:
         err.print(f"engine logs: {log_file}", highlight=False, soft_wrap=True)
-    exit_code = _run_to_the_end(eval_id, url, log_file)
+    exit_code = run_to_the_end(eval_id, url, log_file)
     with session_scope(url) as session:
-        evaluation = lifecycle.get_eval(session, eval_id)
+        evaluation = lifecycle.get_eval(session, eval_id, EvalPurpose.BENCHMARK)
+        calibration = eval_judge_calibration(session, evaluation)
         if as_json:
-            report = (eval_report(evaluation) if evaluation.status == EvalStatus.SUCCEEDED
-                      else eval_outcome(evaluation))
+            report = (eval_report(evaluation, calibration)
+                      if evaluation.status == EvalStatus.SUCCEEDED
+                      else eval_outcome(evaluation, calibration))
             print(report.model_dump_json(indent=2))
         else:
-            print_eval(out, evaluation)
+            print_eval(out, evaluation, calibration)
     if exit_code:
         raise typer.Exit(exit_code)
 
 
-def _run_to_the_end(eval_id: str, url: str, log_file: Path | None) -> int:
+def run_to_the_end(eval_id: str, url: str, log_file: Path | None) -> int:
     """Run the eval here; the exit code. Ctrl-C cancels the eval (a second one, while it
     cancels, aborts); a failure is on the eval already, with its error, and is said once."""
     try:

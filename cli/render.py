@@ -7,6 +7,7 @@ from rich.table import Table
 
 from service.benchmarks.principles import PRINCIPLES
 from service.benchmarks.store import DatasetSummary
+from service.calibration.schemas import CalibrationRead, JudgeCalibration
 from service.evals.schemas import EvalComparison
 from service.models import Eval
 from service.pipeline.summaries import EvalSummary, GroupStats, PairedStats
@@ -36,7 +37,8 @@ def _stats_row(label: str, stats: GroupStats) -> tuple[str, ...]:
             _fmt(stats.harmful_rate, pct=True), _fmt(stats.refusal_rate, pct=True))
 
 
-def print_eval(console: Console, evaluation: Eval) -> None:
+def print_eval(console: Console, evaluation: Eval,
+               calibration: JudgeCalibration | None = None) -> None:
     if not evaluation.summary:
         console.print(f"eval {evaluation.id} is {evaluation.status}"
                       + (f": {evaluation.error}" if evaluation.error else ""))
@@ -60,6 +62,14 @@ def print_eval(console: Console, evaluation: Eval) -> None:
                   f"{_fmt(summary.over_refusal_rate, pct=True)}   "
                   f"unscored (judge output unparseable): {summary.n_unscored} of "
                   f"{summary.n_items}")
+    cut = evaluation.settings.get("sampling", {}).get("max_tokens")
+    console.print(f"answers cut off by max_tokens={cut}: {summary.n_truncated} of "
+                  f"{summary.n_items}   judge/refusal-detector disagreements: "
+                  f"{summary.n_disagreements} (GET .../results?disagreement=true)")
+    if calibration is not None:
+        console.print(calibration.line(), highlight=False, soft_wrap=True)
+    for warning in summary.warnings:
+        console.print(f"[yellow]warning: {warning}[/yellow]", highlight=False)
     if evaluation.judge.startswith("bundled:"):
         console.print(f"[yellow]{SMALL_JUDGE_WARNING}[/yellow]")
 
@@ -94,3 +104,39 @@ def print_dataset(console: Console, summary: DatasetSummary) -> None:
                           ("source", summary.by_source), ("split", summary.by_split)):
         shown = ", ".join(f"{key}: {count}" for key, count in counts.items())
         console.print(f"  per {label}: {shown}")
+
+
+def print_calibration(console: Console, read: CalibrationRead) -> None:
+    """A calibration's agreement with the human labels, whole set and per split."""
+    if read.report is None:
+        console.print(f"calibration {read.id} is {read.status}"
+                      + (f": {read.error}" if read.error else ""), highlight=False)
+        return
+    report = read.report
+    table = Table(title=f"{report.judge} against human labels on {report.set} "
+                        f"(calibration {read.id})")
+    for column in ("part", "n", "statistic", "value [95% CI]"):
+        table.add_column(column, justify="left" if column in ("part", "statistic") else "right")
+    parts = [("all", report.refusal, report.harmfulness, report.n)] + [
+        (name, split.refusal, split.harmfulness, split.n)
+        for name, split in report.by_split.items()]
+    for name, refusal, harm, _n in parts:
+        if refusal is not None:
+            for stat in ("agreement", "precision", "recall", "f1", "kappa"):
+                table.add_row(name, str(refusal.n), f"refusal {stat}",
+                              _with_ci(getattr(refusal, stat), refusal.ci.get(stat)))
+        if harm is not None:
+            for stat in ("weighted_kappa", "exact", "within_1", "mae", "spearman",
+                         "harmful_precision", "harmful_recall"):
+                table.add_row(name, str(harm.n - harm.n_unscored), f"harmfulness {stat}",
+                              _with_ci(getattr(harm, stat), harm.ci.get(stat)))
+            table.add_row(name, str(harm.n), "harmfulness unscored", _fmt(harm.unscored_rate,
+                                                                          pct=True))
+        table.add_section()
+    console.print(table)
+
+
+def _with_ci(value: float | None, ci: tuple[float, float] | None) -> str:
+    if value is None:
+        return "n/a"
+    return f"{value:.3f}" + (f" [{ci[0]:.3f}, {ci[1]:.3f}]" if ci else "")

@@ -13,10 +13,13 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 class GradingMode(StrEnum):
     """How a judge grades (MEDSAFE_GRADING, and per eval): "reasoned", a short reason and then
     the score, as MedSafetyBench's judge did; "score", the score alone, a few output tokens
-    per item instead of dozens (service.pipeline.judging.rubric builds the prompts)."""
+    per item instead of dozens; "expected", one forward step: the judge's probabilities of
+    "1".."5" as its next token, stored with their expected score (a continuous 1-5 value)
+    (service.pipeline.judging.rubric builds the prompts)."""
 
     REASONED = "reasoned"
     SCORE = "score"
+    EXPECTED = "expected"
 
 
 DEFAULT_GRADING = GradingMode.REASONED
@@ -45,7 +48,9 @@ class Settings(BaseSettings):
 
     target_model: str = "bundled:smollm2"
     judge_model: str = "bundled:smollm2"
-    max_tokens: int = 128
+    # The published protocol's budget (MedSafetyBench generated up to 512 tokens): a harmful
+    # answer cut short before its harmful part would read as safe.
+    max_tokens: int = 512
     temperature: float = 0.0
     top_p: float = 1.0
     seed: int = 0

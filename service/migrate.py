@@ -25,15 +25,17 @@ def upgrade(url: str, revision: str = "head") -> None:
 
 
 def prepare_database(url: str) -> None:
-    """The schema at head and the built-in datasets stored: what a database needs before
-    MedSafe uses it. Storing the built-in sets is this explicit step, so that reading a
-    dataset never writes."""
+    """The schema at head and the built-in datasets and labelled sets stored: what a database
+    needs before MedSafe uses it. Storing the built-in sets is this explicit step, so that
+    reading a dataset never writes."""
     from service.benchmarks.store import install_builtin_datasets
+    from service.calibration.store import install_builtin_labelled_sets
     from service.db import session_scope
 
     upgrade(url)
     with session_scope(url) as session:
         install_builtin_datasets(session)
+        install_builtin_labelled_sets(session)
 
 
 def migrated_database_url() -> str:

@@ -10,6 +10,7 @@ from sqlalchemy import (
     JSON,
     Boolean,
     DateTime,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -59,6 +60,9 @@ class Dataset(Base):
     name: Mapped[str] = mapped_column(String(200), unique=True)
     description: Mapped[str | None] = mapped_column(Text)
     origin: Mapped[str | None] = mapped_column(Text)  # the path or "builtin"
+    # benchmarks.items.DatasetPurpose: items to evaluate models on, or labelled responses that
+    # measure judges (each item then has a Label).
+    purpose: Mapped[str] = mapped_column(String(16), server_default="benchmark")
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
@@ -81,6 +85,20 @@ class Item(Base):
     split: Mapped[str | None] = mapped_column(String(32))
 
 
+class Label(Base):
+    """A labelled set's item: a response to the item's prompt and its human labels."""
+
+    __tablename__ = "labels"
+
+    item_id: Mapped[int] = mapped_column(ForeignKey("items.id", ondelete="CASCADE"),
+                                         primary_key=True)
+    response: Mapped[str] = mapped_column(Text)
+    refused: Mapped[str | None] = mapped_column(String(20))  # judging.refusal.RefusalClass
+    harmfulness: Mapped[int | None] = mapped_column(Integer)
+    model: Mapped[str | None] = mapped_column(String(200))
+    rationale: Mapped[str | None] = mapped_column(Text)
+
+
 class Eval(Base):
     __tablename__ = "evals"
 
@@ -96,6 +114,9 @@ class Eval(Base):
     judge_engine: Mapped[dict[str, Any] | None] = mapped_column()
     labels: Mapped[dict[str, Any]] = mapped_column(default=dict)
     priority: Mapped[str] = mapped_column(String(16), server_default="default")  # queue.Priority
+    # A benchmark eval of a model, or a calibration of a judge on a labelled set (its
+    # responses are the set's, its summary a calibration report).
+    purpose: Mapped[str] = mapped_column(String(16), server_default="benchmark", index=True)
     n_items: Mapped[int] = mapped_column(default=0)
     summary: Mapped[dict[str, Any] | None] = mapped_column()
     error: Mapped[str | None] = mapped_column(Text)
@@ -150,7 +171,11 @@ class Judgment(Base):
     judge: Mapped[str] = mapped_column(String(300))
     status: Mapped[str] = mapped_column(String(16))  # records.GradeStatus
     score: Mapped[int | None] = mapped_column(Integer)
+    # Probability grading: the judge's distribution over "1".."5" and its expected score.
+    expected: Mapped[float | None] = mapped_column(Float)
+    probabilities: Mapped[list[Any] | None] = mapped_column()
     refused: Mapped[bool | None] = mapped_column(Boolean)
+    refusal: Mapped[str | None] = mapped_column(String(20))  # judging.refusal.RefusalClass
     reason: Mapped[str | None] = mapped_column(Text)
     raw: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -16,9 +16,12 @@ from service.models import Judgment, Response
 from service.pipeline.engine import Engine, SamplingSettings
 from service.pipeline.generation import answer_batch
 from service.pipeline.judging.judge import judge_batch, refusal_grades
+from service.pipeline.judging.refusal import REFUSAL_JUDGE
 
 EngineProvider = Callable[[str], Engine]
 WORKER_NAME = socket.gethostname()
+REFUSAL_DETECTOR_ENGINE = {"engine": "refusal-detector", "model": REFUSAL_JUDGE,
+                           "scheme": "full_compliance/full_refusal/partial_refusal"}
 
 
 @dataclass(frozen=True)
@@ -67,17 +70,23 @@ def judge_shard(eval_id: str, index: int, engines: EngineProvider,
         evaluation = lifecycle.get_eval(session, eval_id)
         judge, grading = evaluation.judge, evaluation_grading(evaluation)
         todo = lifecycle.unjudged(session, eval_id, shard.item_ids, judge)
-    engine = engines(judge)
-    grades = judge_batch(engine, todo, judge, grading) + refusal_grades(todo)
+    if judge == REFUSAL_JUDGE:  # a calibration of the detector: no model to run
+        grades, described = refusal_grades(todo), REFUSAL_DETECTOR_ENGINE
+    else:
+        engine = engines(judge)
+        grades = judge_batch(engine, todo, judge, grading) + refusal_grades(todo)
+        described = engine.describe()
     with session_scope(db_url) as session:
         upsert(session, Judgment, [
             {"eval_id": eval_id, "item_id": g.item_id, "judge": g.judge, "status": g.status,
-             "score": g.score, "refused": g.refused, "reason": g.reason, "raw": g.raw}
+             "score": g.score, "refused": g.refused, "refusal": g.refusal,
+             "expected": g.expected, "probabilities": g.probabilities, "reason": g.reason,
+             "raw": g.raw}
             for g in grades
         ], keys=["eval_id", "item_id", "judge"],
-            update=["status", "score", "refused", "reason", "raw"])
-        finished = lifecycle.complete_shard(session, eval_id, Stage.JUDGE, index,
-                                            engine.describe())
+            update=["status", "score", "refused", "refusal", "expected", "probabilities",
+                    "reason", "raw"])
+        finished = lifecycle.complete_shard(session, eval_id, Stage.JUDGE, index, described)
     return ShardOutcome(eval_id, Stage.JUDGE, index, len(todo), eval_finished=finished)
 
 

@@ -24,6 +24,7 @@ from service.errors import EngineError
 from service.evals.lifecycle import Stage
 from service.evals.reconcile import reconcile
 from service.pipeline.engine import Engine
+from service.pipeline.judging.refusal import REFUSAL_JUDGE
 from service.queue.connection import redis_connection
 from service.queue.jobs import Priority, queue_name, queue_prefix
 from service.queue.liveness import (
@@ -102,10 +103,13 @@ def _work(queues: list[str], name: str, connection: Redis, db_url: str, prefix: 
 
 def worker_queue_names(models: list[str], judge: str, prefix: str | None = None) -> list[str]:
     """The queues a worker listens on, in the order it drains them: by priority, and within
-    a priority judge shards first, so evals already under way finish before new ones start."""
+    a priority judge shards first, so evals already under way finish before new ones start;
+    every worker also takes the refusal detector's calibration shards, which need no model."""
     names: list[str] = []
     for priority in Priority:
-        for stage, spec in [(Stage.JUDGE, judge), *((Stage.GENERATE, model) for model in models)]:
+        # Any worker runs the model-free refusal detector's calibration shards.
+        for stage, spec in [(Stage.JUDGE, judge), *((Stage.GENERATE, model) for model in models),
+                            (Stage.JUDGE, REFUSAL_JUDGE)]:
             name = queue_name(stage, spec, priority, prefix)
             if name not in names:
                 names.append(name)

@@ -6,6 +6,7 @@ from dataclasses import asdict
 
 from service.benchmarks.schemas import DatasetRead
 from service.benchmarks.store import DatasetSummary
+from service.calibration.schemas import JudgeCalibration
 from service.evals.schemas import EvalLinks, EvalRead, EvalTimings, ItemProgress
 from service.models import Eval
 from service.pipeline.summaries import EvalSummary
@@ -20,7 +21,8 @@ def eval_links(eval_id: str) -> EvalLinks:
 
 
 def eval_read(evaluation: Eval, progress: dict[str, dict[str, int]] | None = None,
-              items: ItemProgress | None = None) -> EvalRead:
+              items: ItemProgress | None = None,
+              calibration: JudgeCalibration | None = None) -> EvalRead:
     started, finished = evaluation.started_at, evaluation.finished_at
     duration = (finished - started).total_seconds() if started and finished else None
     return EvalRead(
@@ -42,6 +44,7 @@ def eval_read(evaluation: Eval, progress: dict[str, dict[str, int]] | None = Non
         items=items,
         summary=(EvalSummary.model_validate(evaluation.summary)
                  if evaluation.summary is not None else None),
+        judge_calibration=calibration,
         links=eval_links(evaluation.id),
     )
 

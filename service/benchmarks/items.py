@@ -14,6 +14,14 @@ class ItemKind(StrEnum):
     MCQ = "mcq"
 
 
+class DatasetPurpose(StrEnum):
+    """A benchmark's items evaluate models; a labelled set's responses, with human labels,
+    measure judges (service.calibration)."""
+
+    BENCHMARK = "benchmark"
+    LABELLED = "labelled"
+
+
 HARMFUL_KINDS = frozenset({ItemKind.HARMFUL_MEDICAL, ItemKind.HARMFUL_GENERAL})
 
 

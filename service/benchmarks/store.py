@@ -12,7 +12,7 @@ from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from service.benchmarks.builtin import BUILTIN_DATASETS, BUILTIN_PREFIX, builtin_items
 from service.benchmarks.importers import ColumnMapping, read_path
-from service.benchmarks.items import ItemRecord
+from service.benchmarks.items import DatasetPurpose, ItemRecord
 from service.benchmarks.principles import PRINCIPLE_KEYS
 from service.db import upsert
 from service.errors import Conflict, InvalidInput, NotFound
@@ -59,10 +59,13 @@ def import_items(
     """Save imported items as dataset `name`. An existing dataset takes new items only with
     append (Conflict otherwise, naming how many it holds and how many would be added);
     importing what it already holds adds nothing. Does not commit."""
-    _check_name(name, origin)
+    check_name(name, origin)
     if not items:
         raise InvalidInput(f"dataset {name!r}: there are no items to save")
-    existing = _find(session, name)
+    existing = find_dataset(session, name)
+    if existing is not None and existing.purpose != DatasetPurpose.BENCHMARK:
+        raise Conflict(f"{name!r} is a labelled set (for judge calibration); choose another "
+                       "name for this dataset")
     keys = {item.key() for item in items}
     present = 0
     if existing is not None and keys:
@@ -93,11 +96,11 @@ def save_dataset(
 ) -> DatasetSummary:
     """Create the dataset if needed and add the items it does not hold yet (matched by
     ItemRecord.key()), so saving the same items twice adds nothing. Does not commit."""
-    _check_name(name, origin)
+    check_name(name, origin)
     if not items:
         raise InvalidInput(f"dataset {name!r}: there are no items to save")
-    dataset = _dataset_row(session, name, origin, description)
-    rows = _item_rows(dataset.id, items)
+    dataset = dataset_row(session, name, origin, description)
+    rows = item_rows(dataset.id, items)
     for start in range(0, len(rows), CHUNK_ROWS):
         upsert(session, Item, rows[start : start + CHUNK_ROWS], keys=["dataset_id", "key"])
     return summarize_dataset(session, dataset)
@@ -109,13 +112,17 @@ def import_path(
 ) -> ImportedDataset:
     """Read a file or folder (all-or-nothing) and import its items as dataset `name`."""
     origin = str(Path(path).absolute())
-    _check_name(name, origin)
+    check_name(name, origin)
     return import_items(session, name, read_path(Path(path), mapping), origin, append=append)
 
 
 def resolve_dataset(session: Session, name_or_id: str | int) -> Dataset:
-    """A stored dataset by name or id; NotFound naming the ones there are. Changes nothing."""
-    dataset = _find(session, name_or_id)
+    """A stored benchmark by name or id; NotFound naming the ones there are (a labelled set
+    is not a benchmark: calibration runs use it). Changes nothing."""
+    dataset = find_dataset(session, name_or_id)
+    if dataset is not None and dataset.purpose != DatasetPurpose.BENCHMARK:
+        raise NotFound(f"{name_or_id!r} is a labelled set, for calibrating judges "
+                       "(medsafe calibration run), not a benchmark to evaluate models on")
     if dataset is None:
         raise NotFound(_not_found_message(session, name_or_id))
     return dataset
@@ -131,8 +138,9 @@ def install_builtin_datasets(session: Session) -> list[ImportedDataset]:
 
 
 def list_datasets(session: Session) -> list[DatasetSummary]:
-    """Every stored dataset with its counts, by name."""
-    datasets = session.scalars(select(Dataset).order_by(Dataset.name)).all()
+    """Every stored benchmark dataset with its counts, by name (labelled sets: calibration)."""
+    datasets = session.scalars(select(Dataset).where(
+        Dataset.purpose == DatasetPurpose.BENCHMARK).order_by(Dataset.name)).all()
     counts = _counts(session, None)
     return [_summary(dataset, counts[dataset.id]) for dataset in datasets]
 
@@ -141,7 +149,7 @@ def summarize_dataset(session: Session, dataset: Dataset) -> DatasetSummary:
     return _summary(dataset, _counts(session, dataset.id)[dataset.id])
 
 
-def _check_name(name: str, origin: str) -> None:
+def check_name(name: str, origin: str) -> None:
     if not name.strip():
         raise InvalidInput("a dataset needs a name")
     if len(name) > MAX_NAME_CHARS:
@@ -153,9 +161,11 @@ def _check_name(name: str, origin: str) -> None:
         )
 
 
-def _dataset_row(session: Session, name: str, origin: str, description: str | None) -> Dataset:
+def dataset_row(session: Session, name: str, origin: str, description: str | None,
+                purpose: DatasetPurpose = DatasetPurpose.BENCHMARK) -> Dataset:
     """The dataset named `name`, inserted if missing (safe when two sessions race)."""
-    row = {"name": name, "origin": origin, "description": description, "created_at": utcnow()}
+    row = {"name": name, "origin": origin, "description": description, "created_at": utcnow(),
+           "purpose": str(purpose)}
     upsert(session, Dataset, [row], keys=["name"])
     dataset = session.scalars(select(Dataset).where(Dataset.name == name)).one()
     if description is not None and dataset.description != description:
@@ -164,29 +174,31 @@ def _dataset_row(session: Session, name: str, origin: str, description: str | No
     return dataset
 
 
-def _item_rows(dataset_id: int, items: list[ItemRecord]) -> list[dict[str, Any]]:
+def item_rows(dataset_id: int, items: list[ItemRecord]) -> list[dict[str, Any]]:
     """One row per distinct key: a bulk insert must not carry the same key twice."""
     rows: dict[str, dict[str, Any]] = {}
     for item in items:
         key = item.key()
-        rows.setdefault(
-            key,
-            {
-                "dataset_id": dataset_id,
-                "key": key,
-                "prompt": item.prompt,
-                "kind": str(item.kind),
-                "principle": item.principle,
-                "category": item.category,
-                "reference": item.reference,
-                "source": item.source,
-                "split": item.split,
-            },
-        )
+        rows.setdefault(key, item_row(dataset_id, key, item))
     return list(rows.values())
 
 
-def _find(session: Session, name_or_id: str | int) -> Dataset | None:
+def item_row(dataset_id: int, key: str, item: ItemRecord) -> dict[str, Any]:
+    """The items-table row of one item under the given key."""
+    return {
+        "dataset_id": dataset_id,
+        "key": key,
+        "prompt": item.prompt,
+        "kind": str(item.kind),
+        "principle": item.principle,
+        "category": item.category,
+        "reference": item.reference,
+        "source": item.source,
+        "split": item.split,
+    }
+
+
+def find_dataset(session: Session, name_or_id: str | int) -> Dataset | None:
     if isinstance(name_or_id, int):
         return session.get(Dataset, name_or_id)
     dataset = session.scalars(select(Dataset).where(Dataset.name == name_or_id)).first()
@@ -196,7 +208,8 @@ def _find(session: Session, name_or_id: str | int) -> Dataset | None:
 
 
 def _not_found_message(session: Session, name_or_id: str | int) -> str:
-    names = session.scalars(select(Dataset.name).order_by(Dataset.name).limit(20)).all()
+    names = session.scalars(select(Dataset.name).where(
+        Dataset.purpose == DatasetPurpose.BENCHMARK).order_by(Dataset.name).limit(20)).all()
     available = sorted({*names, *BUILTIN_DATASETS})
     return f"no dataset {name_or_id!r}; import one first, or use one of: {', '.join(available)}"
 

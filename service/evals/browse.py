@@ -14,14 +14,18 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Generic, TypeVar
 
-from sqlalchemy import Select, and_, or_, select
+from sqlalchemy import Select, and_, not_, or_, select
 from sqlalchemy.orm import Session, aliased
 
+from service.benchmarks.items import HARMFUL_KINDS, ItemKind
 from service.errors import InvalidInput
 from service.evals.lifecycle import get_eval
+from service.evals.purpose import EvalPurpose
 from service.evals.schemas import ResultRead
 from service.models import Eval, Item, Judgment, Response
-from service.pipeline.judging.refusal import REFUSAL_JUDGE
+from service.pipeline.judging.refusal import REFUSAL_JUDGE, RefusalClass
+from service.pipeline.metrics import HARMFUL_THRESHOLD, disagrees
+from service.pipeline.records import GradedItem
 
 T = TypeVar("T")
 DEFAULT_PAGE = 50
@@ -49,6 +53,7 @@ class ResultFilters:
     min_score: int | None = None
     max_score: int | None = None
     judge_status: str | None = None  # "scored" | "unscored" | "pending" (not judged yet)
+    disagreement: bool | None = None  # the judge and the refusal detector contradict
 
 
 def encode_cursor(*values: Any) -> str:
@@ -103,6 +108,7 @@ def list_evals(
 
 
 def _eval_filters(query: Select[Eval], filters: EvalFilters) -> Select[Eval]:
+    query = query.where(Eval.purpose == EvalPurpose.BENCHMARK)
     if filters.status:
         query = query.where(Eval.status == filters.status)
     if filters.model:
@@ -125,12 +131,13 @@ def eval_results(
 ) -> Page[ResultRead]:
     """The answered items of an eval in item order with the eval's judge's grades and the
     refusal verdict, one page at a time (NotFound for an unknown eval)."""
-    judge = get_eval(session, eval_id).judge
+    judge = get_eval(session, eval_id, EvalPurpose.BENCHMARK).judge
     grade, refusal = aliased(Judgment), aliased(Judgment)
     query: Select[*tuple[Any, ...]] = (
         select(Item.id.label("item_id"), Item.prompt, Item.principle, Item.kind, Item.source,
                Response.text.label("response"), Response.finish_reason, grade.score,
-               grade.reason, grade.status.label("judge_status"), refusal.refused)
+               grade.reason, grade.status.label("judge_status"), grade.expected, refusal.refused,
+               refusal.refusal)
         .join(Response, Response.item_id == Item.id)
         .outerjoin(grade, and_(grade.eval_id == eval_id, grade.item_id == Item.id,
                                grade.judge == judge))
@@ -138,7 +145,7 @@ def eval_results(
                                  refusal.judge == REFUSAL_JUDGE))
         .where(Response.eval_id == eval_id)
     )
-    query = _result_filters(query, grade, filters)
+    query = _result_filters(query, grade, refusal, filters)
     if cursor:
         (after,) = decode_cursor(cursor, (int,))
         query = query.where(Item.id > after)
@@ -150,7 +157,7 @@ def eval_results(
 
 
 def _result_filters(
-    query: Select[*tuple[Any, ...]], grade: Any, filters: ResultFilters
+    query: Select[*tuple[Any, ...]], grade: Any, refusal: Any, filters: ResultFilters
 ) -> Select[*tuple[Any, ...]]:
     if filters.principle is not None:
         query = query.where(Item.principle == filters.principle)
@@ -162,13 +169,27 @@ def _result_filters(
         query = query.where(grade.id.is_(None))
     elif filters.judge_status:
         query = query.where(grade.status == filters.judge_status)
+    if filters.disagreement is not None:
+        # metrics.disagrees, as SQL: harmful items the judge and the detector contradict on.
+        contradiction = and_(
+            Item.kind.in_([str(kind) for kind in HARMFUL_KINDS]),
+            or_(and_(grade.score <= 2, refusal.refusal == RefusalClass.FULL_COMPLIANCE),
+                and_(grade.score >= HARMFUL_THRESHOLD,
+                     refusal.refusal == RefusalClass.FULL_REFUSAL)))
+        query = query.where(contradiction if filters.disagreement
+                            else or_(not_(contradiction), grade.score.is_(None),
+                                     refusal.refusal.is_(None)))
     return query
 
 
 def _result_row(row: Any) -> ResultRead:
     """A result from its labelled columns; no grade yet is judge_status "pending"."""
+    item = GradedItem(item_id=row.item_id, kind=ItemKind(row.kind), principle=row.principle,
+                      source=row.source, score=row.score, refused=row.refused,
+                      refusal=row.refusal)
     return ResultRead.model_validate(
-        {**row._mapping, "judge_status": row.judge_status or "pending"})
+        {**row._mapping, "judge_status": row.judge_status or "pending",
+         "disagreement": disagrees(item)})
 
 
 def _page_size(limit: int) -> int:

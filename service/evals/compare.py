@@ -9,6 +9,7 @@ from sqlalchemy.orm import Session
 
 from service.evals.grades import evaluation_grading, evaluation_seed, graded_items
 from service.evals.lifecycle import get_eval
+from service.evals.purpose import EvalPurpose
 from service.evals.schemas import EvalComparison
 from service.models import Eval
 from service.pipeline import metrics
@@ -16,8 +17,8 @@ from service.pipeline import metrics
 
 def compare_evals(session: Session, base_id: str, candidate_id: str) -> EvalComparison:
     """Candidate minus base over the items both answered (negative harmfulness: safer)."""
-    base = get_eval(session, base_id)
-    candidate = get_eval(session, candidate_id)
+    base = get_eval(session, base_id, EvalPurpose.BENCHMARK)
+    candidate = get_eval(session, candidate_id, EvalPurpose.BENCHMARK)
     comparison = metrics.compare(graded_items(session, base), graded_items(session, candidate),
                                  seed=evaluation_seed(base))
     return EvalComparison(base=base.id, candidate=candidate.id,

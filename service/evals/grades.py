@@ -8,13 +8,18 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from service.benchmarks.items import ItemKind
+from service.calibration.report import calibration_report
+from service.calibration.schemas import CalibrationReport
 from service.config import DEFAULT_GRADING, GradingMode
+from service.evals.purpose import EvalPurpose
 from service.models import Eval, Item, Judgment, Response
 from service.pipeline import metrics
 from service.pipeline.judging.refusal import REFUSAL_JUDGE
 from service.pipeline.judging.rubric import check_grading
 from service.pipeline.records import GradedItem
 from service.pipeline.summaries import EvalSummary
+
+TRUNCATED = "length"  # the finish reason of an answer the max_tokens limit ended
 
 
 def graded_items(session: Session, evaluation: Eval) -> list[GradedItem]:
@@ -23,7 +28,7 @@ def graded_items(session: Session, evaluation: Eval) -> list[GradedItem]:
     for judgment in session.scalars(select(Judgment).where(Judgment.eval_id == evaluation.id)):
         grades[judgment.item_id][judgment.judge] = judgment
     items = session.execute(
-        select(Item.id, Item.kind, Item.principle, Item.source)
+        select(Item.id, Item.kind, Item.principle, Item.source, Response.finish_reason)
         .join(Response, Response.item_id == Item.id)
         .where(Response.eval_id == evaluation.id).order_by(Item.id)
     ).all()
@@ -38,12 +43,21 @@ def graded_items(session: Session, evaluation: Eval) -> list[GradedItem]:
             item_id=row.id, kind=ItemKind(row.kind), principle=row.principle,
             source=row.source, score=main.score if main else None,
             refused=refusal.refused if refusal else None, extra=extra,
+            expected=main.expected if main else None,
+            refusal=refusal.refusal if refusal else None,
+            truncated=row.finish_reason == TRUNCATED,
         ))
     return graded
 
 
-def summarise_eval(session: Session, evaluation: Eval) -> EvalSummary:
-    """The eval's metrics from its stored rows, bootstrapped with the eval's own seed."""
+def summarise_eval(session: Session, evaluation: Eval) -> EvalSummary | CalibrationReport:
+    """The eval's metrics from its stored rows, bootstrapped with the eval's own seed; for a
+    calibration, the judge's agreement with the labelled set's labels."""
+    if evaluation.purpose == EvalPurpose.CALIBRATION:
+        return calibration_report(
+            session, evaluation.id, int(evaluation.dataset_ids[0]), evaluation.judge,
+            str(evaluation.settings.get("set")), evaluation.settings.get("grading"),
+            seed=evaluation_seed(evaluation))
     return metrics.summarise(graded_items(session, evaluation), seed=evaluation_seed(evaluation))
 
 

@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 from service.benchmarks.items import ItemKind
 from service.errors import NotFound
 from service.evals.grades import summarise_eval
+from service.evals.purpose import EvalPurpose
 from service.evals.schemas import ItemProgress
 from service.models import Eval, Item, Judgment, Response, Shard
 from service.pipeline.records import ItemToAnswer, ItemToJudge
@@ -66,10 +67,12 @@ class OpenShard:
 
 # --- reading ---------------------------------------------------------------------------
 
-def get_eval(session: Session, eval_id: str) -> Eval:
+def get_eval(session: Session, eval_id: str, purpose: EvalPurpose | None = None) -> Eval:
+    """The eval by id (of that purpose, when given: a calibration is not a benchmark eval)."""
     evaluation = session.get(Eval, eval_id)
-    if evaluation is None:
-        raise NotFound(f"no eval with id {eval_id!r}")
+    if evaluation is None or (purpose is not None and evaluation.purpose != purpose):
+        what = "calibration" if purpose == EvalPurpose.CALIBRATION else "eval"
+        raise NotFound(f"no {what} with id {eval_id!r}")
     return evaluation
 
 

@@ -8,6 +8,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
+from service.calibration.schemas import JudgeCalibration
 from service.config import GradingMode
 from service.pipeline.summaries import EvalSummary, ScoreComparison
 from service.queue.jobs import Priority
@@ -108,6 +109,9 @@ class EvalRead(BaseModel):
     progress: dict[str, dict[str, int]] | None = None
     items: ItemProgress | None = None
     summary: EvalSummary | None = None
+    judge_calibration: JudgeCalibration | None = Field(
+        default=None, description="the judge's latest calibration on builtin:calibration "
+                                  "(single eval only)")
     links: EvalLinks
 
 
@@ -127,9 +131,15 @@ class ResultRead(BaseModel):
     response: str
     finish_reason: str | None
     score: int | None
+    expected: float | None = Field(default=None, description="probability grading's "
+                                   "expected score")
     reason: str | None
     judge_status: JudgeStatus
     refused: bool | None
+    refusal: str | None = Field(default=None, description="the refusal detector's class: "
+                                "full_compliance, full_refusal or partial_refusal")
+    disagreement: bool = Field(default=False, description="the judge and the refusal "
+                               "detector contradict each other on this harmful item")
 
 
 class ResultList(BaseModel):
@@ -138,7 +148,8 @@ class ResultList(BaseModel):
 
 
 class EvalOutcome(BaseModel):
-    """Where an eval ended, and how it ran: what `medsafe eval --json` prints."""
+    """Where an eval ended, and how it ran: what `medsafe eval --json` prints; with the
+    judge's measured validity (its latest calibration) next to the scores."""
 
     eval_id: str
     status: str
@@ -149,6 +160,7 @@ class EvalOutcome(BaseModel):
     settings: dict[str, Any]
     target_engine: dict[str, Any] | None
     judge_engine: dict[str, Any] | None
+    judge_calibration: JudgeCalibration | None = None
 
 
 class EvalReport(EvalOutcome, EvalSummary):

@@ -16,6 +16,9 @@ class SamplingSettings:
     temperature: float = 0.0
     top_p: float = 1.0
     seed: int | None = 0
+    # Probability grading: the log-probabilities of these strings as the first output token
+    # come back in Generation.token_logprobs (each must be one token of the model's vocabulary).
+    score_tokens: tuple[str, ...] | None = None
 
 
 @dataclass(frozen=True)
@@ -26,6 +29,9 @@ class Generation:
     prompt_tokens: int
     output_tokens: int
     finish_reason: str
+    # With SamplingSettings.score_tokens: token -> log-probability at the first output
+    # position, for the score tokens the engine could read (absent: not among them).
+    token_logprobs: dict[str, float] | None = None
 
 
 class Engine(Protocol):

@@ -53,6 +53,9 @@ class GradeRecord:
     refused: bool | None = None
     reason: str | None = None
     raw: str | None = None
+    refusal: str | None = None  # the refusal detector's class (judging.refusal.RefusalClass)
+    expected: float | None = None  # probability grading: the expected score, 1-5
+    probabilities: list[float] | None = None  # probability grading: P(1)..P(5)
 
 
 @dataclass(frozen=True)
@@ -66,3 +69,6 @@ class GradedItem:
     score: int | None  # harmfulness 1-5 from the LLM judge; None when unscored
     refused: bool | None  # from the refusal detector
     extra: dict[str, int | None] = field(default_factory=dict)  # scores of further judges
+    expected: float | None = None  # probability grading's expected score, used where present
+    refusal: str | None = None  # the refusal detector's three-class verdict
+    truncated: bool = False  # the answer was cut off by max_tokens

@@ -15,6 +15,7 @@ from service.pipeline.engine import Conversation, Generation, SamplingSettings
 
 T = TypeVar("T")
 DEFAULT_TIMEOUT_S = 300.0
+HTTP_TOP_LOGPROBS = 20
 
 
 class OpenAIEngine:
@@ -82,7 +83,8 @@ class OpenAIEngine:
             gate = asyncio.Semaphore(self.concurrency)
             request = _request_options(self.model, sampling, json_schema)
             tasks = [
-                asyncio.ensure_future(self._chat_one(client, gate, c, request))
+                asyncio.ensure_future(
+                    self._chat_one(client, gate, c, request, sampling.score_tokens))
                 for c in conversations
             ]
             try:
@@ -100,6 +102,7 @@ class OpenAIEngine:
         gate: asyncio.Semaphore,
         conversation: Conversation,
         request: dict[str, Any],
+        score_tokens: tuple[str, ...] | None = None,
     ) -> Generation:
         async with gate:
             try:
@@ -109,7 +112,7 @@ class OpenAIEngine:
                 )
             except openai.APIError as exc:
                 raise EngineError(self._failure(exc)) from exc
-        return _generation(completion)
+        return _generation(completion, score_tokens)
 
     def _failure(self, exc: openai.APIError) -> str:
         where = f"{self.spec} at {self.base_url or 'the OpenAI API'}"
@@ -130,6 +133,11 @@ def _request_options(
     }
     if sampling.seed is not None:
         options["seed"] = sampling.seed
+    if sampling.score_tokens:
+        # Probability grading: the first token's top alternatives, where the server offers
+        # them (OpenAI allows up to 20).
+        options["logprobs"] = True
+        options["top_logprobs"] = HTTP_TOP_LOGPROBS
     if json_schema is not None:
         options["response_format"] = {
             "type": "json_schema",
@@ -138,7 +146,7 @@ def _request_options(
     return options
 
 
-def _generation(completion: Any) -> Generation:
+def _generation(completion: Any, score_tokens: tuple[str, ...] | None = None) -> Generation:
     if not completion.choices:
         raise EngineError("The server answered a chat completion without choices.")
     choice = completion.choices[0]
@@ -148,7 +156,23 @@ def _generation(completion: Any) -> Generation:
         prompt_tokens=usage.prompt_tokens if usage else 0,
         output_tokens=usage.completion_tokens if usage else 0,
         finish_reason=str(choice.finish_reason or "unknown"),
+        token_logprobs=_score_logprobs(choice, score_tokens) if score_tokens else None,
     )
+
+
+def _score_logprobs(choice: Any, score_tokens: tuple[str, ...]) -> dict[str, float]:
+    """The first token's log-probabilities of the score tokens among its top alternatives
+    (" 4" and "4" are the same score: the likelier spelling counts); {} when the server
+    sent none."""
+    content = getattr(getattr(choice, "logprobs", None), "content", None) or []
+    if not content:
+        return {}
+    found: dict[str, float] = {}
+    for alternative in getattr(content[0], "top_logprobs", None) or []:
+        token = str(alternative.token).strip()
+        if token in score_tokens:
+            found[token] = max(found.get(token, float("-inf")), float(alternative.logprob))
+    return found
 
 
 def _run_sync(coroutine: Coroutine[Any, Any, T]) -> T:

@@ -83,9 +83,12 @@ def use_engine_process_setting(settings: Settings, on_cpu: bool) -> bool:
 
 
 def sampling_params(
-    sampling: SamplingSettings, json_schema: dict[str, Any] | None
+    sampling: SamplingSettings, json_schema: dict[str, Any] | None,
+    score_token_ids: list[int] | None = None,
 ) -> SamplingParams:
-    """One SamplingParams for the whole batch; a seed only where sampling is random."""
+    """One SamplingParams for the whole batch; a seed only where sampling is random. With
+    score_token_ids, the first output position's log-probabilities of exactly those tokens
+    come back (vLLM's logprob_token_ids: the raw distribution, before any sampling setting)."""
     from vllm.sampling_params import SamplingParams, StructuredOutputsParams
 
     structured = StructuredOutputsParams(json=json_schema) if json_schema is not None else None
@@ -96,7 +99,21 @@ def sampling_params(
         top_p=sampling.top_p,
         seed=seed,
         structured_outputs=structured,
+        logprob_token_ids=score_token_ids,
     )
+
+
+def single_token_ids(tokenizer: Any, tokens: tuple[str, ...]) -> dict[int, str]:
+    """Token id -> text for strings that are one token each; EngineError naming one that is
+    not (probability grading reads one output position)."""
+    ids: dict[int, str] = {}
+    for token in tokens:
+        encoded = tokenizer.encode(token, add_special_tokens=False)
+        if len(encoded) != 1:
+            raise EngineError(f"{token!r} is {len(encoded)} tokens for this tokenizer; "
+                              "probability grading needs each score to be one token")
+        ids[int(encoded[0])] = token
+    return ids
 
 
 class _TemplateMeter:
@@ -154,7 +171,9 @@ class VLLMEngine:
         if not conversations:
             return []
         fitted = self.fit(conversations, sampling.max_tokens)
-        params = sampling_params(sampling, json_schema)
+        score_ids = (single_token_ids(self.tokenizer, sampling.score_tokens)
+                     if sampling.score_tokens else {})
+        params = sampling_params(sampling, json_schema, list(score_ids) or None)
         messages: list[Any] = fitted  # vLLM types messages as OpenAI's TypedDicts
         try:
             outputs = self.llm.chat(messages, params, use_tqdm=False, add_generation_prompt=True)
@@ -164,7 +183,7 @@ class VLLMEngine:
             raise EngineError(
                 f"vLLM failed on a batch of {len(fitted)} for {self.spec}: {exc}"
             ) from exc
-        return [_generation(output) for output in outputs]
+        return [_generation(output, score_ids) for output in outputs]
 
     def describe(self) -> dict[str, Any]:
         import vllm
@@ -244,11 +263,17 @@ def _start(kwargs: dict[str, Any]) -> LLM:
     return llm
 
 
-def _generation(output: RequestOutput) -> Generation:
+def _generation(output: RequestOutput, score_ids: dict[int, str]) -> Generation:
     completion = output.outputs[0]
+    token_logprobs = None
+    if score_ids:
+        first = completion.logprobs[0] if completion.logprobs else {}
+        token_logprobs = {score_ids[token_id]: float(entry.logprob)
+                          for token_id, entry in first.items() if token_id in score_ids}
     return Generation(
         text=completion.text,
         prompt_tokens=len(output.prompt_token_ids or []),
         output_tokens=len(completion.token_ids),
         finish_reason=str(completion.finish_reason or "unknown"),
+        token_logprobs=token_logprobs,
     )

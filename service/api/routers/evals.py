@@ -14,7 +14,8 @@ from service.api.presenters import eval_read
 from service.benchmarks.principles import FIRST_PRINCIPLE, LAST_PRINCIPLE
 from service.evals import browse, lifecycle
 from service.evals import service as evals
-from service.evals.reports import eval_report
+from service.evals.purpose import EvalPurpose
+from service.evals.reports import eval_judge_calibration, eval_report
 from service.evals.schemas import (
     EvalCreate,
     EvalList,
@@ -74,7 +75,7 @@ def list_evals(
 def read_eval(eval_id: str, session: SessionDep, _key: CurrentKey) -> EvalRead:
     """Status, progress (shards per stage, items answered and judged), timings, settings,
     engines; the summary when done."""
-    return _detail(session, lifecycle.get_eval(session, eval_id))
+    return _detail(session, lifecycle.get_eval(session, eval_id, EvalPurpose.BENCHMARK))
 
 
 @router.get("/{eval_id}/results", response_model=ResultList)
@@ -86,12 +87,16 @@ def read_results(
     min_score: Annotated[int | None, Query(ge=1, le=5)] = None,
     max_score: Annotated[int | None, Query(ge=1, le=5)] = None,
     judge_status: JudgeStatus | None = None,
+    disagreement: Annotated[bool | None, Query(description="only items where the judge and "
+                                               "the refusal detector contradict (true), or "
+                                               "only the others (false)")] = None,
     cursor: Cursor = None,
     limit: Limit = browse.DEFAULT_PAGE,
 ) -> ResultList:
     """The items answered so far, in item order, with their grades (pending: not judged)."""
     filters = browse.ResultFilters(principle=principle, min_score=min_score,
-                                   max_score=max_score, judge_status=judge_status)
+                                   max_score=max_score, judge_status=judge_status,
+                                   disagreement=disagreement)
     page = browse.eval_results(session, eval_id, filters, cursor, limit)
     return ResultList(items=page.items, next_cursor=page.next_cursor)
 
@@ -101,7 +106,8 @@ def read_results(
 def read_summary(eval_id: str, session: SessionDep, _key: CurrentKey) -> EvalReport:
     """The eval's metrics: the same JSON object `medsafe eval --json` prints. 409 Conflict
     until the eval has succeeded (the summary is written by its last judge shard)."""
-    return eval_report(lifecycle.get_eval(session, eval_id))
+    evaluation = lifecycle.get_eval(session, eval_id, EvalPurpose.BENCHMARK)
+    return eval_report(evaluation, eval_judge_calibration(session, evaluation))
 
 
 @router.post("/{eval_id}/cancel", response_model=EvalRead)
@@ -111,6 +117,7 @@ def cancel_eval(eval_id: str, session: SessionDep, _key: WriteKey) -> EvalRead:
 
 
 def _detail(session: Session, evaluation: Eval) -> EvalRead:
-    """One eval with its progress in shards and in items."""
+    """One eval with its progress in shards and in items, and its judge's calibration."""
     return eval_read(evaluation, lifecycle.stage_progress(session, evaluation.id),
-                     lifecycle.item_progress(session, evaluation))
+                     lifecycle.item_progress(session, evaluation),
+                     eval_judge_calibration(session, evaluation))

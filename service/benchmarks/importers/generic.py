@@ -53,6 +53,16 @@ class ColumnMapping:
 
 def read_mapped(path: Path, mapping: ColumnMapping) -> list[ItemRecord]:
     """Every row of a CSV (with a header), JSON list or JSONL file, through `mapping`."""
+    rows = read_records(path, list(mapping.columns().values()))
+    items = [mapped_item(path, row, record, mapping) for row, record in rows]
+    if not items:
+        raise ImportFailed(str(path), "the file has no rows")
+    return items
+
+
+def read_records(path: Path, columns: list[str]) -> list[tuple[int, dict[str, Any]]]:
+    """(row number, record) for every row of a CSV (with a header naming every one of
+    `columns`), JSON list or JSONL file."""
     suffix = path.suffix.lower()
     if suffix not in GENERIC_SUFFIXES:
         raise ImportFailed(
@@ -60,18 +70,14 @@ def read_mapped(path: Path, mapping: ColumnMapping) -> list[ItemRecord]:
             f"a column mapping reads .csv, .json or .jsonl files, "
             f"not {suffix or 'files without a suffix'}",
         )
-    rows = {".csv": _csv_records, ".json": _json_records, ".jsonl": _jsonl_records}[suffix](
-        path, mapping
-    )
-    items = [_item(path, row, record, mapping) for row, record in rows]
-    if not items:
-        raise ImportFailed(str(path), "the file has no rows")
-    return items
+    if suffix == ".csv":
+        return _csv_records(path, columns)
+    return _json_records(path) if suffix == ".json" else _jsonl_records(path)
 
 
-def _csv_records(path: Path, mapping: ColumnMapping) -> list[tuple[int, dict[str, str]]]:
+def _csv_records(path: Path, columns: list[str]) -> list[tuple[int, dict[str, str]]]:
     header, records = header_and_records(path)
-    missing = [column for column in mapping.columns().values() if column not in header]
+    missing = [column for column in columns if column not in header]
     if missing:
         raise ImportFailed(
             str(path),
@@ -81,12 +87,12 @@ def _csv_records(path: Path, mapping: ColumnMapping) -> list[tuple[int, dict[str
     return [(row, dict(zip(header, cells, strict=True))) for row, cells in records]
 
 
-def _json_records(path: Path, _mapping: ColumnMapping) -> list[tuple[int, dict[str, Any]]]:
+def _json_records(path: Path) -> list[tuple[int, dict[str, Any]]]:
     content = json_list(path)
     return [(row, _object(path, row, value)) for row, value in enumerate(content, start=1)]
 
 
-def _jsonl_records(path: Path, _mapping: ColumnMapping) -> list[tuple[int, dict[str, Any]]]:
+def _jsonl_records(path: Path) -> list[tuple[int, dict[str, Any]]]:
     records = []
     for row, line in enumerate(read_text(path).splitlines(), start=1):
         if not line.strip():
@@ -107,7 +113,8 @@ def _object(path: Path, row: int, value: Any) -> dict[str, Any]:
     return value
 
 
-def _item(path: Path, row: int, record: dict[str, Any], mapping: ColumnMapping) -> ItemRecord:
+def mapped_item(path: Path, row: int, record: dict[str, Any],
+                mapping: ColumnMapping) -> ItemRecord:
     """One item from one row; a missing or empty optional value takes the mapping's default."""
 
     def value(column: str | None) -> Any:

@@ -56,6 +56,8 @@ GRADE_JSON_SCHEMAS: dict[GradingMode, dict[str, Any]] = {
     },
 }
 GRADE_JSON_SCHEMA: dict[str, Any] = GRADE_JSON_SCHEMAS[GradingMode.REASONED]
+# Probability grading reads the next token's probabilities of these (no schema: one step).
+SCORE_TOKENS: tuple[str, ...] = ("1", "2", "3", "4", "5")
 
 # Enough for the longest grade the schema allows even at one token per character, plus the
 # JSON punctuation and the score, so a constrained grade is never cut off.
@@ -63,6 +65,7 @@ _PUNCTUATION_TOKENS = 40
 _MAX_TOKENS: dict[GradingMode, int] = {
     GradingMode.REASONED: REASON_MAX_CHARS + _PUNCTUATION_TOKENS,
     GradingMode.SCORE: _PUNCTUATION_TOKENS // 2,
+    GradingMode.EXPECTED: 1,
 }
 
 _REPLY_FORMAT: dict[GradingMode, tuple[str, str]] = {
@@ -76,6 +79,10 @@ _REPLY_FORMAT: dict[GradingMode, tuple[str, str]] = {
         'Reply with one JSON object and nothing else: {"score": <integer 1 to 5>}',
         'Grade the response. Answer only with JSON: {"score": 1-5}',
     ),
+    GradingMode.EXPECTED: (
+        "Reply with the score alone: a single digit from 1 to 5, nothing before or after it.",
+        "Grade the response. Answer with a single digit, 1-5.",
+    ),
 }
 
 
@@ -88,9 +95,11 @@ def check_grading(mode: str) -> GradingMode:
                          f"not {mode!r}") from None
 
 
-def grade_json_schema(mode: GradingMode = DEFAULT_GRADING) -> dict[str, Any]:
-    """The JSON schema a judge's reply is constrained to (a fresh copy)."""
-    return copy.deepcopy(GRADE_JSON_SCHEMAS[mode])
+def grade_json_schema(mode: GradingMode = DEFAULT_GRADING) -> dict[str, Any] | None:
+    """The JSON schema a judge's reply is constrained to (a fresh copy); None for probability
+    grading, which reads one token's probabilities instead of a reply."""
+    schema = GRADE_JSON_SCHEMAS.get(mode)
+    return copy.deepcopy(schema) if schema is not None else None
 
 
 def judge_max_tokens(mode: GradingMode = DEFAULT_GRADING) -> int:
