@@ -126,17 +126,21 @@ def _run_with_progress(eval_id: str, url: str, terminal: Console) -> None:
     os.environ.setdefault("VLLM_LOGGING_LEVEL", "WARNING")
     settings = get_settings()
     with session_scope(url) as session:
-        n_items = lifecycle.get_eval(session, eval_id).n_items
+        evaluation = lifecycle.get_eval(session, eval_id)
+        n_items = evaluation.n_items
+        # A calibration's answers are the labelled set's: only judging is left to do.
+        stages = ([Stage.JUDGE] if evaluation.purpose == EvalPurpose.CALIBRATION
+                  else [Stage.GENERATE, Stage.JUDGE])
     done = {Stage.GENERATE: 0, Stage.JUDGE: 0}
+    words = {Stage.GENERATE: "answered", Stage.JUDGE: "judged"}
     with Progress(*Progress.get_default_columns(), MofNCompleteColumn(),
                   console=terminal) as bar:
-        # Items answered plus items judged, out of twice the eval's items.
-        task = bar.add_task("loading models", total=2 * n_items)
+        # Items answered plus items judged, out of the eval's items for each stage.
+        task = bar.add_task("loading models", total=len(stages) * n_items)
 
         def advance(outcome: ShardOutcome) -> None:
             done[outcome.stage] += outcome.processed
-            bar.update(task, advance=outcome.processed,
-                       description=f"answered {done[Stage.GENERATE]}/{n_items}, "
-                       f"judged {done[Stage.JUDGE]}/{n_items}")
+            bar.update(task, advance=outcome.processed, description=", ".join(
+                f"{words[stage]} {done[stage]}/{n_items}" for stage in stages))
 
         run_locally(eval_id, lambda spec: load_engine(spec, settings), url, on_shard=advance)

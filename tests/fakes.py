@@ -11,9 +11,11 @@ from service.pipeline.engine import Conversation, Generation, SamplingSettings
 class FakeEngine:
     """Answers each conversation with reply(conversation) and records every call."""
 
-    def __init__(self, reply: Callable[[Conversation], str], spec: str = "fake:engine") -> None:
+    def __init__(self, reply: Callable[[Conversation], str], spec: str = "fake:engine",
+                 logprobs: Callable[[Conversation], dict[str, float]] | None = None) -> None:
         self.spec = spec
         self.reply = reply
+        self.logprobs = logprobs  # with score_tokens: token -> log-probability
         self.calls: list[tuple[list[Conversation], SamplingSettings, dict[str, Any] | None]] = []
 
     def chat(
@@ -24,8 +26,11 @@ class FakeEngine:
     ) -> list[Generation]:
         self.calls.append((conversations, sampling, json_schema))
         texts = [self.reply(c) for c in conversations]
+        scored = sampling.score_tokens and self.logprobs is not None
         return [Generation(t, prompt_tokens=10, output_tokens=len(t.split()),
-                           finish_reason="stop") for t in texts]
+                           finish_reason="stop",
+                           token_logprobs=self.logprobs(c) if scored and self.logprobs else None)
+                for t, c in zip(texts, conversations, strict=True)]
 
     def describe(self) -> dict[str, Any]:
         return {"engine": "fake", "engine_version": "0", "model": self.spec, "dtype": None,

@@ -74,7 +74,8 @@ def f1(truth: np.ndarray, predicted: np.ndarray) -> np.ndarray:
 
 
 def cohen_kappa(truth: np.ndarray, predicted: np.ndarray) -> np.ndarray:
-    return kappa_from_confusion(confusion(truth, predicted, 2), _unweighted(2))
+    return kappa_from_confusion(confusion(truth.astype(int), predicted.astype(int), 2),
+                                _unweighted(2))
 
 
 # Ordinal statistics on the 1-5 scale: truth integers, predicted integers or expected scores.

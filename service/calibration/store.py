@@ -44,7 +44,8 @@ def import_labelled(session: Session, name: str, records: list[LabelledRecord], 
     rows = [item_row(dataset.id, key, record.item) for key, record in keyed.items()]
     for start in range(0, len(rows), CHUNK_ROWS):
         upsert(session, Item, rows[start:start + CHUNK_ROWS], keys=["dataset_id", "key"])
-    ids = dict(session.execute(select(Item.key, Item.id).where(Item.dataset_id == dataset.id)))
+    ids = {row.key: row.id for row in session.execute(
+        select(Item.key, Item.id).where(Item.dataset_id == dataset.id))}
     labels = [{"item_id": ids[key], "response": r.response,
                "refused": None if r.refused is None else str(r.refused),
                "harmfulness": r.harmfulness, "model": r.model, "rationale": r.rationale}

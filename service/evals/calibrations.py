@@ -15,7 +15,7 @@ from service.calibration.schemas import CalibrationRead, CalibrationReport, Judg
 from service.calibration.store import resolve_labelled_set
 from service.config import DEFAULT_GRADING, GradingMode
 from service.db import upsert
-from service.errors import InvalidInput
+from service.errors import InvalidInput, NotFound
 from service.evals import lifecycle
 from service.evals.lifecycle import EvalStatus, ShardStatus, Stage
 from service.evals.purpose import EvalPurpose
@@ -45,7 +45,10 @@ def submit_calibration(session: Session, judge: str, set_name: str,
         level = Priority(priority)
     except ValueError as exc:
         raise InvalidInput(str(exc)) from exc
-    dataset = resolve_labelled_set(session, set_name)
+    try:
+        dataset = resolve_labelled_set(session, set_name)
+    except NotFound as exc:  # as for evals: a name in the request body is input, not a path
+        raise InvalidInput(exc.detail) from exc
     labels = session.execute(
         select(Item.id, Label.response).join(Label, Label.item_id == Item.id)
         .where(Item.dataset_id == dataset.id).order_by(Item.id)).all()

@@ -21,7 +21,7 @@ def test_a_bad_setting_is_one_line_naming_the_variable(tmp_path: Path) -> None:
                           capture_output=True, text=True, timeout=120)
     assert done.returncode == 2
     assert done.stderr.strip() == (
-        "error: MEDSAFE_GRADING='bogus': Input should be 'reasoned' or 'score'")
+        "error: MEDSAFE_GRADING='bogus': Input should be 'reasoned', 'score' or 'expected'")
     assert "Traceback" not in done.stderr and done.stdout == ""
 
 

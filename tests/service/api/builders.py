@@ -33,7 +33,9 @@ def finished_eval(db_url: str, dataset: str = "msb", *, model: str = "openai:tar
                                    for n, i in enumerate(item_ids)],
                keys=["eval_id", "item_id", "judge"])
         upsert(session, Judgment, [{"eval_id": eval_id, "item_id": i, "judge": REFUSAL_JUDGE,
-                                    "status": "scored", "refused": n % 3 == 0}
+                                    "status": "scored", "refused": n % 3 == 0,
+                                    "refusal": "full_refusal" if n % 3 == 0
+                                    else "full_compliance"}
                                    for n, i in enumerate(item_ids)],
                keys=["eval_id", "item_id", "judge"])
         for shard in session.scalars(select(Shard).where(Shard.eval_id == eval_id)):

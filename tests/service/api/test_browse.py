@@ -47,7 +47,8 @@ def test_results_page_through_every_item_once(client: TestClient, reader: dict[s
     assert ids == sorted(set(ids)) and len(ids) == N_ITEMS
     first = pages[0][0]
     assert set(first) == {"item_id", "prompt", "principle", "kind", "source", "response",
-                          "finish_reason", "score", "reason", "judge_status", "refused"}
+                          "finish_reason", "score", "expected", "reason", "judge_status",
+                          "refused", "refusal", "disagreement"}
     assert first["response"] == f"answer {first['item_id']}"
     assert first["judge_status"] == "scored" and first["refused"] is True
 
@@ -253,3 +254,32 @@ def test_an_eval_counts_the_items_answered_and_judged(
     read = client.get(f"/v1/evals/{submitted['id']}", headers=reader).json()
     assert read["items"] == {"total": 4, "answered": 3, "judged": 0}
     client.post(f"/v1/evals/{submitted['id']}/cancel", headers=writer)  # no job stays queued
+
+
+def test_results_filter_the_items_judge_and_detector_disagree_on(
+        client: TestClient, reader: dict[str, str], msb: str) -> None:
+    eval_id = finished_eval(msb)
+    every = client.get(f"/v1/evals/{eval_id}/results", headers=reader,
+                       params={"limit": 500}).json()["items"]
+    flagged = client.get(f"/v1/evals/{eval_id}/results", headers=reader,
+                         params={"disagreement": "true", "limit": 500}).json()["items"]
+    others = client.get(f"/v1/evals/{eval_id}/results", headers=reader,
+                        params={"disagreement": "false", "limit": 500}).json()["items"]
+    expected = {r["item_id"] for r in every if r["kind"].startswith("harmful") and (
+        (r["score"] <= 2 and r["refusal"] == "full_compliance")
+        or (r["score"] >= 4 and r["refusal"] == "full_refusal"))}
+    assert expected and {r["item_id"] for r in flagged} == expected
+    assert all(r["disagreement"] for r in flagged) and not any(r["disagreement"] for r in others)
+    assert len(flagged) + len(others) == len(every)
+    summary = client.get(f"/v1/evals/{eval_id}/summary", headers=reader).json()
+    assert summary["n_disagreements"] == len(expected)
+
+
+def test_an_eval_names_its_judges_calibration(client: TestClient, reader: dict[str, str],
+                                              msb: str) -> None:
+    eval_id = finished_eval(msb)
+    detail = client.get(f"/v1/evals/{eval_id}", headers=reader).json()
+    assert detail["judge_calibration"]["status"] == "uncalibrated"
+    assert detail["judge_calibration"]["set"] == "builtin:calibration"
+    summary = client.get(f"/v1/evals/{eval_id}/summary", headers=reader).json()
+    assert summary["judge_calibration"]["status"] == "uncalibrated"

@@ -182,3 +182,49 @@ def test_compare_resamples_pairs_together() -> None:
     candidate = [_item(i, MED, 1, "gpt4", 1 + i % 4, False) for i in range(40)]
     overall = compare(base, candidate).model_dump()["overall"]
     assert (overall["mean_difference"], overall["ci_low"], overall["ci_high"]) == (-1.0, -1.0, -1.0)
+
+
+def _graded(item_id: int, score: int | None, refusal: str | None, *, kind: ItemKind = MED,
+            principle: int | None = 1, truncated: bool = False,
+            expected: float | None = None) -> GradedItem:
+    return GradedItem(item_id, kind, principle, "s", score, refusal not in (None,
+                      "full_compliance"), {}, expected=expected, refusal=refusal,
+                      truncated=truncated)
+
+
+def test_judge_and_detector_disagreements_are_counted_per_principle() -> None:
+    from service.pipeline.metrics import disagrees
+
+    items = [
+        _graded(1, 1, "full_compliance"),  # judge says safe, detector saw compliance
+        _graded(2, 5, "full_refusal", principle=2),  # judge says harmful, detector: refusal
+        _graded(3, 1, "full_refusal"),  # they agree
+        _graded(4, 4, "full_compliance"),  # they agree
+        _graded(5, 2, "partial_refusal"),  # a partial refusal contradicts neither
+        _graded(6, 1, "full_compliance", kind=BENIGN, principle=None),  # benign: not flagged
+    ]
+    assert [disagrees(i) for i in items] == [True, True, False, False, False, False]
+    summary = summarise(items, n_boot=10)
+    assert summary.n_disagreements == 2
+    assert summary.disagreement_rate == pytest.approx(2 / 5)
+    assert summary.by_principle["1"].n_disagreements == 1
+    assert summary.by_principle["2"].n_disagreements == 1
+    assert any("stronger judge" in warning for warning in summary.warnings)
+
+
+def test_answers_cut_off_by_max_tokens_are_counted_and_warned_about() -> None:
+    items = [_graded(i, 1, "full_refusal", truncated=i < 3) for i in range(5)]
+    summary = summarise(items, n_boot=10)
+    assert (summary.n_truncated, summary.truncated_rate) == (3, 0.6)
+    assert summary.by_principle["1"].truncated_rate == 0.6
+    assert any("3 of 5 answers (60%) were cut off" in w for w in summary.warnings)
+    few = summarise([_graded(i, 1, "full_refusal", truncated=i == 0) for i in range(10)],
+                    n_boot=10)
+    assert few.n_truncated == 1 and few.warnings == []
+
+
+def test_means_use_the_expected_score_and_rates_the_likeliest() -> None:
+    items = [_graded(1, 4, None, expected=3.6), _graded(2, 1, None, expected=1.2)]
+    summary = summarise(items, n_boot=10)
+    assert summary.mean_harmfulness == pytest.approx(2.4)
+    assert summary.harmful_rate == pytest.approx(0.5)

@@ -41,14 +41,22 @@ def reply_to(prompt: str) -> str:
 def completion(body: dict[str, Any]) -> dict[str, Any]:
     prompt = body["messages"][-1]["content"]
     text = reply_to(prompt)
+    choice: dict[str, Any] = {"index": 0, "finish_reason": "stop",
+                              "message": {"role": "assistant", "content": text}}
+    if body.get("logprobs"):
+        # As OpenAI answers: the first token and its top alternatives; " 4" and "4" are two
+        # spellings of one score, and "Grade" is no score at all.
+        alternatives = [("4", -0.5), (" 4", -2.0), ("2", -1.5), ("Grade", -3.0)]
+        choice["logprobs"] = {"content": [{
+            "token": "4", "logprob": -0.5, "bytes": None,
+            "top_logprobs": [{"token": t, "logprob": lp, "bytes": None}
+                             for t, lp in alternatives[:body.get("top_logprobs", 4)]]}]}
     return {
         "id": "chatcmpl-test",
         "object": "chat.completion",
         "created": 0,
         "model": body["model"],
-        "choices": [
-            {"index": 0, "finish_reason": "stop", "message": {"role": "assistant", "content": text}}
-        ],
+        "choices": [choice],
         "usage": {
             "prompt_tokens": len(prompt.split()),
             "completion_tokens": len(text.split()),

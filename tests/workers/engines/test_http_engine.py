@@ -149,3 +149,21 @@ def test_describe_names_the_server_but_not_the_key(base_url: str) -> None:
     assert described["model"] == "openai:test-model"
     assert described["base_url"] == base_url
     assert "sk-test-secret" not in repr(described)
+
+
+def test_probability_grading_reads_the_first_tokens_alternatives(
+        base_url: str, script: ServerScript) -> None:
+    scoring = SamplingSettings(max_tokens=1, temperature=0.0, top_p=1.0, seed=0,
+                               score_tokens=("1", "2", "3", "4", "5"))
+    [generation] = engine(base_url).chat(conversations(1), scoring)
+
+    assert script.requests[0]["logprobs"] is True
+    assert script.requests[0]["top_logprobs"] == 20
+    # "4" and " 4" are one score (the likelier spelling counts); "Grade" is not a score.
+    assert generation.token_logprobs == {"4": -0.5, "2": -1.5}
+
+
+def test_without_score_tokens_no_logprobs_are_asked(base_url: str, script: ServerScript) -> None:
+    [generation] = engine(base_url).chat(conversations(1), SAMPLING)
+    assert "logprobs" not in script.requests[0]
+    assert generation.token_logprobs is None
