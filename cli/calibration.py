@@ -86,7 +86,7 @@ def calibration_run(
             session, judge, set_name, mode, enqueue=False).id
     exit_code = 0
     if previous is None:
-        err.print(f"calibration {run_id}: {judge} on {set_name}")
+        err.print(f"calibration {run_id}: {judge} on {set_name}", highlight=False, soft_wrap=True)
         exit_code = run_to_the_end(run_id, url, engine_log_file(get_settings().data_dir))
     with session_scope(url) as session:
         run = lifecycle.get_eval(session, run_id, EvalPurpose.CALIBRATION)

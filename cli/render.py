@@ -107,36 +107,39 @@ def print_dataset(console: Console, summary: DatasetSummary) -> None:
 
 
 def print_calibration(console: Console, read: CalibrationRead) -> None:
-    """A calibration's agreement with the human labels, whole set and per split."""
+    """A calibration's agreement with the human labels: one row per statistic, one column for
+    the whole set and one per split (value [95% CI])."""
     if read.report is None:
         console.print(f"calibration {read.id} is {read.status}"
                       + (f": {read.error}" if read.error else ""), highlight=False)
         return
     report = read.report
-    table = Table(title=f"{report.judge} against human labels on {report.set} "
-                        f"(calibration {read.id})")
-    for column in ("part", "n", "statistic", "value [95% CI]"):
-        table.add_column(column, justify="left" if column in ("part", "statistic") else "right")
     parts = [("all", report.refusal, report.harmfulness, report.n)] + [
         (name, split.refusal, split.harmfulness, split.n)
         for name, split in report.by_split.items()]
-    for name, refusal, harm, _n in parts:
-        if refusal is not None:
-            for stat in ("agreement", "precision", "recall", "f1", "kappa"):
-                table.add_row(name, str(refusal.n), f"refusal {stat}",
-                              _with_ci(getattr(refusal, stat), refusal.ci.get(stat)))
-        if harm is not None:
-            for stat in ("weighted_kappa", "exact", "within_1", "mae", "spearman",
-                         "harmful_precision", "harmful_recall"):
-                table.add_row(name, str(harm.n - harm.n_unscored), f"harmfulness {stat}",
-                              _with_ci(getattr(harm, stat), harm.ci.get(stat)))
-            table.add_row(name, str(harm.n), "harmfulness unscored", _fmt(harm.unscored_rate,
-                                                                          pct=True))
+    table = Table(title=f"{report.judge} against human labels on {report.set} "
+                        f"(calibration {read.id})")
+    table.add_column("statistic")
+    for name, _, _, n in parts:
+        table.add_column(f"{name} (n={n})", justify="right")
+    if report.refusal is not None:
+        for stat in ("agreement", "precision", "recall", "f1", "kappa"):
+            table.add_row(f"refusal {stat}", *(
+                _with_ci(getattr(r, stat), r.ci.get(stat)) if r else "n/a"
+                for _, r, _, _ in parts))
         table.add_section()
+    if report.harmfulness is not None:
+        for stat in ("weighted_kappa", "exact", "within_1", "mae", "spearman",
+                     "harmful_precision", "harmful_recall"):
+            table.add_row(f"harmfulness {stat}", *(
+                _with_ci(getattr(h, stat), h.ci.get(stat)) if h else "n/a"
+                for _, _, h, _ in parts))
+        table.add_row("harmfulness unscored", *(
+            _fmt(h.unscored_rate, pct=True) if h else "n/a" for _, _, h, _ in parts))
     console.print(table)
 
 
 def _with_ci(value: float | None, ci: tuple[float, float] | None) -> str:
     if value is None:
         return "n/a"
-    return f"{value:.3f}" + (f" [{ci[0]:.3f}, {ci[1]:.3f}]" if ci else "")
+    return f"{value:.2f}" + (f" [{ci[0]:.2f}, {ci[1]:.2f}]" if ci else "")

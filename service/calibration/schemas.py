@@ -62,10 +62,13 @@ class CalibrationReport(BaseModel):
 
 
 class CalibrationCreate(BaseModel):
-    judge: str = Field(description='a judge spec, or "refusal-detector"')
-    set: str = Field(description="a labelled set's name, e.g. builtin:calibration")
-    grading: str | None = Field(default=None, description="reasoned, score or expected")
-    priority: str | None = None
+    judge: str = Field(max_length=300, description='a judge spec, or "refusal-detector"')
+    set: str = Field(max_length=200, description="a labelled set's name, e.g. "
+                     "builtin:calibration")
+    grading: str | None = Field(default=None, max_length=32,
+                                description="reasoned, score or expected")
+    priority: str | None = Field(default=None, max_length=16, description="high, default "
+                                 "or low")
 
 
 class CalibrationRead(BaseModel):

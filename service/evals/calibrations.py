@@ -16,16 +16,14 @@ from service.calibration.store import resolve_labelled_set
 from service.config import DEFAULT_GRADING, GradingMode
 from service.db import upsert
 from service.errors import InvalidInput, NotFound
-from service.evals import lifecycle
 from service.evals.lifecycle import EvalStatus, ShardStatus, Stage
 from service.evals.purpose import EvalPurpose
+from service.evals.service import enqueue_after_commit
 from service.model_specs import validate_model_spec
 from service.models import Eval, Item, Label, Response, Shard, new_id, utcnow
 from service.pipeline.judging.judge import judge_sampling
 from service.pipeline.judging.refusal import REFUSAL_JUDGE
 from service.pipeline.judging.rubric import RUBRIC_VERSION, check_grading
-from service.queue import jobs
-from service.queue.connection import redis_connection
 from service.queue.jobs import Priority
 
 LABELLED_MODEL_PREFIX = "labelled:"  # the "model" of a calibration: the set's responses
@@ -76,22 +74,8 @@ def submit_calibration(session: Session, judge: str, set_name: str,
                           item_ids=chunk, status=ShardStatus.QUEUED))
     session.flush()
     if enqueue:
-        _enqueue_after_commit(session, evaluation, connection, prefix)
+        enqueue_after_commit(session, evaluation, Stage.JUDGE, judge, connection, prefix)
     return evaluation
-
-
-def _enqueue_after_commit(session: Session, evaluation: Eval, connection: Redis | None,
-                          prefix: str | None) -> None:
-    eval_id, judge, priority = evaluation.id, evaluation.judge, Priority(evaluation.priority)
-    indexes = lifecycle.shard_indexes(session, eval_id)
-
-    def enqueue() -> None:
-        conn = connection or redis_connection()
-        for index in indexes:
-            jobs.enqueue_shard(conn, eval_id, Stage.JUDGE, index, judge, priority,
-                               prefix=prefix)
-
-    jobs.after_commit(session, enqueue, f"enqueue calibration {eval_id}")
 
 
 def calibration_read(evaluation: Eval) -> CalibrationRead:

@@ -136,7 +136,8 @@ def submit_eval(session: Session, request: EvalRequest, *, enqueue: bool = True,
                               status=ShardStatus.QUEUED))
     session.flush()
     if enqueue:
-        _enqueue_after_commit(session, evaluation, connection, prefix)
+        enqueue_after_commit(session, evaluation, Stage.GENERATE, evaluation.model,
+                             connection, prefix)
     return Submission(evaluation, created=True)
 
 
@@ -223,21 +224,20 @@ def _insert_eval(session: Session, request: EvalRequest, dataset_ids: list[int],
     return session.get(Eval, eval_id)
 
 
-def _enqueue_after_commit(session: Session, evaluation: Eval, connection: Redis | None,
-                          prefix: str | None) -> None:
-    """Once the caller's transaction commits, enqueue every generation shard at the eval's
-    priority; nothing when it rolls back. Redis being down does not undo the commit."""
-    eval_id, model = evaluation.id, evaluation.model
-    priority = Priority(evaluation.priority)
+def enqueue_after_commit(session: Session, evaluation: Eval, stage: Stage, spec: str,
+                         connection: Redis | None = None, prefix: str | None = None) -> None:
+    """Once the caller's transaction commits, enqueue every shard of the eval's `stage` on
+    the queue of `spec` at the eval's priority; nothing when it rolls back. Redis being down
+    does not undo the commit (the reconciler enqueues what is missing)."""
+    eval_id, priority = evaluation.id, Priority(evaluation.priority)
     indexes = lifecycle.shard_indexes(session, eval_id)
 
     def enqueue() -> None:
         conn = connection or redis_connection()
         for index in indexes:
-            jobs.enqueue_shard(conn, eval_id, Stage.GENERATE, index, model, priority,
-                               prefix=prefix)
+            jobs.enqueue_shard(conn, eval_id, stage, index, spec, priority, prefix=prefix)
 
-    jobs.after_commit(session, enqueue, f"enqueue eval {eval_id}")
+    jobs.after_commit(session, enqueue, f"enqueue {stage} shards of eval {eval_id}")
 
 
 def _recorded_settings(request: EvalRequest) -> dict[str, Any]:

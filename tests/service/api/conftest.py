@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -12,6 +13,7 @@ from service import auth
 from service.api.app import create_app
 from service.benchmarks.items import ItemKind, ItemRecord
 from service.benchmarks.store import save_dataset
+from service.config import get_settings
 from service.db import session_scope
 from tests.conftest import REDIS_URL
 from tests.settings_support import medsafe_settings
@@ -33,6 +35,15 @@ def api_settings(db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -
     """Point MedSafe (API and queue) at the test database and Redis; yields the database URL."""
     with medsafe_settings(monkeypatch, db_url, tmp_path / "data", _api_redis_url()):
         yield db_url
+
+
+@pytest.fixture
+def own_queues(api_settings: str, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Queues of this test's own, so jobs other API tests left in Redis are not taken."""
+    prefix = f"t{uuid.uuid4().hex[:10]}"
+    monkeypatch.setenv("MEDSAFE_QUEUE_PREFIX", prefix)
+    get_settings.cache_clear()
+    return prefix
 
 
 @pytest.fixture

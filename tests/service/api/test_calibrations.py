@@ -3,9 +3,6 @@ builtin:calibration; evals show their judge's calibration; results filter disagr
 
 from __future__ import annotations
 
-import uuid
-
-import pytest
 from fastapi.testclient import TestClient
 
 from service import migrate
@@ -13,14 +10,6 @@ from service.config import get_settings
 from service.pipeline.engine import Engine
 from service.queue import connection as queue_connection
 from workers.worker import run_worker
-
-
-@pytest.fixture
-def own_queues(api_settings: str, monkeypatch: pytest.MonkeyPatch) -> str:
-    prefix = f"cal{uuid.uuid4().hex[:8]}"
-    monkeypatch.setenv("MEDSAFE_QUEUE_PREFIX", prefix)
-    get_settings.cache_clear()
-    return prefix
 
 
 def _no_model(spec: str) -> Engine:

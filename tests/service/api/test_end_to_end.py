@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
-
 import pytest
 from fastapi.testclient import TestClient
 
@@ -16,15 +14,6 @@ from workers.worker import run_worker
 
 pytestmark = pytest.mark.vllm
 MODEL = "bundled:smollm2"
-
-
-@pytest.fixture
-def own_queues(api_settings: str, monkeypatch: pytest.MonkeyPatch) -> str:
-    """Queues of this test's own, so jobs other API tests left in Redis are not taken."""
-    prefix = f"e2e{uuid.uuid4().hex[:8]}"
-    monkeypatch.setenv("MEDSAFE_QUEUE_PREFIX", prefix)
-    get_settings.cache_clear()
-    return prefix
 
 
 def test_submitted_eval_is_generated_judged_and_readable(
