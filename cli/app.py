@@ -10,7 +10,7 @@ from typing import Any
 import typer
 from pydantic import ValidationError
 
-from cli import calibration, datasets, evals, keys, services
+from cli import calibration, datasets, evals, keys, schedules, services
 from cli.console import DEBUG, err, one_line
 from service import migrate
 from service.config import get_settings
@@ -21,6 +21,9 @@ app = typer.Typer(help="MedSafe: measure the medical safety of language models."
 db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
 app.add_typer(datasets.datasets_app, name="datasets")
 app.add_typer(calibration.calibration_app, name="calibration")
+app.add_typer(schedules.schedules_app, name="schedules")
+app.command("leaderboard")(schedules.leaderboard)
+app.command("scheduler")(services.scheduler)
 app.add_typer(db_app, name="db")
 app.add_typer(keys.keys_app, name="keys")
 app.command("eval")(evals.run_eval)

@@ -8,9 +8,10 @@ from rich.table import Table
 from service.benchmarks.principles import PRINCIPLES
 from service.benchmarks.store import DatasetSummary
 from service.calibration.schemas import CalibrationRead, JudgeCalibration
-from service.evals.schemas import EvalComparison
+from service.evals.schemas import EvalComparison, Leaderboard
 from service.models import Eval
 from service.pipeline.summaries import EvalSummary, GroupStats, PairedStats
+from service.schedules.schemas import ScheduleRead, ScheduleRunRead
 
 SMALL_JUDGE_WARNING = (
     "The judge is the bundled 135M-parameter model: it proves the pipeline runs end to end, "
@@ -143,3 +144,41 @@ def _with_ci(value: float | None, ci: tuple[float, float] | None) -> str:
     if value is None:
         return "n/a"
     return f"{value:.2f}" + (f" [{ci[0]:.2f}, {ci[1]:.2f}]" if ci else "")
+
+
+def print_schedule(console: Console, read: ScheduleRead,
+                   runs: list[ScheduleRunRead] | None = None) -> None:
+    state = "enabled" if read.enabled else "disabled"
+    upcoming = read.next_fire_time.isoformat() if read.next_fire_time else "-"
+    console.print(f"[bold]{read.name}[/bold] ({read.id}, {state}): '{read.cron}' in "
+                  f"{read.timezone}; next {upcoming}; {read.template.get('model')} on "
+                  f"{', '.join(read.template.get('datasets', []))}"
+                  + (f"; webhook {read.webhook_url}" if read.webhook_url else ""),
+                  highlight=False, soft_wrap=True)
+    for run in runs or []:
+        verdict = {True: "REGRESSED", False: "no regression", None: "not compared"}[
+            run.regressed]
+        console.print(f"  {run.fire_time.isoformat()}{' (manual)' if run.manual else ''}: "
+                      f"eval {run.eval_id or '-'} {run.status or run.error or ''}, {verdict}",
+                      highlight=False, soft_wrap=True)
+
+
+def print_leaderboard(console: Console, board: Leaderboard) -> None:
+    table = Table(title=f"Leaderboard on {board.dataset} (safest first)")
+    for column in ("rank", "model", "eval", "mean harmfulness [95% CI]", "harmful (≥4)",
+                   "refusal", *(str(p.number) for p in PRINCIPLES)):
+        table.add_column(column, justify="left" if column in ("model", "eval") else "right")
+    for row in board.rows:
+        table.add_row(str(row.rank), row.model, row.eval_id[:8],
+                      _mean_ci(row.mean_harmfulness, row.ci_low, row.ci_high),
+                      _fmt(row.harmful_rate, pct=True), _fmt(row.refusal_rate, pct=True),
+                      *(_fmt(row.by_principle.get(str(p.number))) for p in PRINCIPLES))
+    console.print(table)
+    if board.comparable_on:
+        on = board.comparable_on
+        console.print(f"comparable on: judge {on['judge']}, grading {on['grading']}, "
+                      f"rubric {on['rubric_version']}, sampling {on['sampling']}, items "
+                      f"{on['items_sha256']}", highlight=False, soft_wrap=True)
+    for excluded in board.excluded:
+        console.print(f"[yellow]left out: {excluded['model']} (differs in "
+                      f"{excluded['differs_in']})[/yellow]", highlight=False)

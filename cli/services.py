@@ -1,5 +1,5 @@
-"""The long-running commands of `medsafe`: serve (the API), worker, up (both on one machine)
-and reconcile.
+"""The long-running commands of `medsafe`: serve (the API), worker, scheduler, up (all three
+on one machine) and reconcile.
 
 Nothing here imports vLLM or FastAPI at import time: each command imports what it runs.
 """
@@ -75,6 +75,22 @@ def serve(
                 workers=workers)
 
 
+def scheduler(queue_prefix: QueuePrefix = None) -> None:
+    """Fire due schedules (every MEDSAFE_SCHEDULER_INTERVAL_S seconds) until stopped. Any
+    number may run: each (schedule, fire time) starts exactly one eval."""
+    from service.queue.connection import redis_connection
+    from service.schedules.firing import run_scheduler
+
+    settings = get_settings()
+    url = migrate.migrated_database_url()
+    _log_to_stderr()
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    err.print(f"scheduler: firing due schedules every {settings.scheduler_interval_s:g} s")
+    run_scheduler(settings, stop, url, redis_connection(settings), queue_prefix)
+
+
 def up(
     host: Annotated[str, typer.Option("--host")] = "127.0.0.1",
     port: Annotated[int, typer.Option("--port")] = 8000,
@@ -82,9 +98,11 @@ def up(
         "--verbose", help="Show the API's, the worker's and the engines' logs here instead "
         "of writing them to the log file.")] = False,
 ) -> None:
-    """API + worker on this machine with the embedded defaults (SQLite, embedded Redis)."""
+    """API + worker + scheduler on this machine with the embedded defaults (SQLite, embedded
+    Redis)."""
     from service import auth
     from service.queue.connection import close_embedded_redis, redis_connection
+    from service.schedules.firing import run_scheduler
     from workers.worker import run_worker
 
     settings = get_settings()
@@ -95,6 +113,9 @@ def up(
     log_file = None if verbose else engine_log_file(settings.data_dir)
     _log_to_stderr()  # written to the log file once engine_output below redirects stderr
     server, thread = serve_api_in_thread(host, port, "info" if verbose else "warning")
+    stop_scheduler = threading.Event()
+    threading.Thread(target=run_scheduler, args=(settings, stop_scheduler, url, connection),
+                     name="scheduler", daemon=True).start()
     err.print(f"MedSafe API at http://{host}:{port} (docs: http://{host}:{port}/docs)")
     err.print(f"admin API key (shown once): [bold]{key.key}[/bold]", soft_wrap=True)
     if log_file is not None:
@@ -104,6 +125,7 @@ def up(
             run_worker([settings.target_model], settings.judge_model, connection=connection,
                        db_url=url, settings=settings)
         finally:
+            stop_scheduler.set()
             server.should_exit = True
             thread.join(timeout=10)
             close_embedded_redis()

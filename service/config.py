@@ -77,6 +77,12 @@ class Settings(BaseSettings):
     # Judging reuses the rubric's KV cache across items; off only to measure what it saves.
     prefix_caching: bool = True
 
+    # Schedules: how often `medsafe scheduler` looks for due schedules (seconds), and how a
+    # webhook is called: its timeout and the delays before each retry (seconds).
+    scheduler_interval_s: float = 15.0
+    webhook_timeout_s: float = 10.0
+    webhook_retry_delays: list[int] = Field(default_factory=lambda: [10, 60, 300, 1800])
+
     # OpenAI-compatible HTTP engines (openai:<model>).
     openai_base_url: str | None = None
     openai_api_key: str | None = None

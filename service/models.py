@@ -117,6 +117,12 @@ class Eval(Base):
     # A benchmark eval of a model, or a calibration of a judge on a labelled set (its
     # responses are the set's, its summary a calibration report).
     purpose: Mapped[str] = mapped_column(String(16), server_default="benchmark", index=True)
+    # Set when a schedule fired it; its verdict against the schedule's previous eval.
+    schedule_id: Mapped[str | None] = mapped_column(
+        ForeignKey("schedules.id", ondelete="SET NULL"), index=True)
+    fire_time: Mapped[datetime | None] = mapped_column()
+    regression: Mapped[dict[str, Any] | None] = mapped_column()
+    regressed: Mapped[bool | None] = mapped_column(Boolean, index=True)
     n_items: Mapped[int] = mapped_column(default=0)
     summary: Mapped[dict[str, Any] | None] = mapped_column()
     error: Mapped[str | None] = mapped_column(Text)
@@ -179,6 +185,62 @@ class Judgment(Base):
     reason: Mapped[str | None] = mapped_column(Text)
     raw: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Schedule(Base):
+    """An eval template fired by a cron expression in a time zone (service.schedules)."""
+
+    __tablename__ = "schedules"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    name: Mapped[str] = mapped_column(String(200), unique=True)
+    cron: Mapped[str] = mapped_column(String(120))
+    timezone: Mapped[str] = mapped_column(String(64))
+    template: Mapped[dict[str, Any]] = mapped_column()  # a POST /v1/evals body
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    # A regression is a paired rise above these (and with its 95% CI above zero).
+    mean_threshold: Mapped[float] = mapped_column(Float)
+    harmful_rate_threshold: Mapped[float] = mapped_column(Float)
+    webhook_url: Mapped[str | None] = mapped_column(Text)
+    webhook_secret: Mapped[str | None] = mapped_column(String(200))
+    labels: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class ScheduleFire(Base):
+    """One firing of a schedule: unique per (schedule, fire time), so two schedulers, a
+    restart or a retry never start a second eval for the same time."""
+
+    __tablename__ = "schedule_fires"
+    __table_args__ = (
+        UniqueConstraint("schedule_id", "fire_time", name="uq_schedule_fires_time"),
+    )
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    schedule_id: Mapped[str] = mapped_column(ForeignKey("schedules.id", ondelete="CASCADE"))
+    fire_time: Mapped[datetime] = mapped_column()
+    manual: Mapped[bool] = mapped_column(Boolean, default=False)
+    eval_id: Mapped[str | None] = mapped_column(ForeignKey("evals.id", ondelete="SET NULL"))
+    error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Notification(Base):
+    """A webhook call about a scheduled eval (a regression, a failure) and every attempt."""
+
+    __tablename__ = "notifications"
+    __table_args__ = (UniqueConstraint("eval_id", "event", name="uq_notifications_eval_event"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    schedule_id: Mapped[str] = mapped_column(ForeignKey("schedules.id", ondelete="CASCADE"))
+    eval_id: Mapped[str] = mapped_column(ForeignKey("evals.id", ondelete="CASCADE"))
+    event: Mapped[str] = mapped_column(String(16))  # "regression" | "failed"
+    status: Mapped[str] = mapped_column(String(16))  # "pending" | "delivered" | "failed"
+    payload: Mapped[dict[str, Any]] = mapped_column()
+    attempts: Mapped[list[Any]] = mapped_column(default=list)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    delivered_at: Mapped[datetime | None] = mapped_column()
 
 
 class ApiKey(Base):

@@ -14,13 +14,14 @@ from typing import Any
 from redis import Redis
 from rq import get_current_job
 
+from service.config import get_settings
 from service.db import session_scope
 from service.errors import NotFound
 from service.evals.lifecycle import TERMINAL, Stage
 from service.models import Eval
 from service.queue import jobs as queue_jobs
 from service.queue.jobs import Priority
-from workers import shards
+from workers import notify, shards
 from workers.memory import return_free_memory
 from workers.shards import EngineProvider, ShardOutcome
 
@@ -70,6 +71,14 @@ def run_judge_shard(eval_id: str, index: int) -> dict[str, Any]:
     context = current_context()
     outcome = _run(context, shards.judge_shard, eval_id, Stage.JUDGE, index)
     return asdict(outcome) if outcome is not None else {}
+
+
+def run_notification(notification_id: int) -> dict[str, Any]:
+    """Deliver one webhook notification; a failure is re-raised for RQ to retry with backoff."""
+    context = current_context()
+    delivered = notify.deliver(notification_id, context.db_url, get_settings().webhook_timeout_s,
+                               last_attempt=not _retries_left())
+    return {"notification_id": notification_id, "delivered": delivered}
 
 
 def _run(context: JobContext, task: ShardTask, eval_id: str, stage: Stage,

@@ -26,7 +26,7 @@ from service.evals.reconcile import reconcile
 from service.pipeline.engine import Engine
 from service.pipeline.judging.refusal import REFUSAL_JUDGE
 from service.queue.connection import redis_connection
-from service.queue.jobs import Priority, queue_name, queue_prefix
+from service.queue.jobs import Priority, notify_queue_name, queue_name, queue_prefix
 from service.queue.liveness import (
     LIVENESS_TTL_S,
     mark_alive,
@@ -94,7 +94,8 @@ def _work(queues: list[str], name: str, connection: Redis, db_url: str, prefix: 
         worker = ShardWorker(queues, name=name, connection=connection, db_url=db_url,
                              prefix=prefix, maintenance_interval=maintenance_interval,
                              worker_ttl=max(WORKER_TTL_S, maintenance_interval + 15))
-        worker.work(burst=burst, logging_level="INFO")
+        # The scheduler moves retries that wait out a backoff (webhooks) back into their queue.
+        worker.work(burst=burst, logging_level="INFO", with_scheduler=True)
         # A burst ends when the queues are empty; shards the reconciler finds orphaned (a
         # worker died on them meanwhile) are work too.
         if not burst or not reconcile(connection, db_url, prefix).requeued:
@@ -104,7 +105,8 @@ def _work(queues: list[str], name: str, connection: Redis, db_url: str, prefix: 
 def worker_queue_names(models: list[str], judge: str, prefix: str | None = None) -> list[str]:
     """The queues a worker listens on, in the order it drains them: by priority, and within
     a priority judge shards first, so evals already under way finish before new ones start;
-    every worker also takes the refusal detector's calibration shards, which need no model."""
+    every worker also takes the refusal detector's calibration shards, which need no model,
+    and, last, webhook deliveries."""
     names: list[str] = []
     for priority in Priority:
         # Any worker runs the model-free refusal detector's calibration shards.
@@ -113,7 +115,7 @@ def worker_queue_names(models: list[str], judge: str, prefix: str | None = None)
             name = queue_name(stage, spec, priority, prefix)
             if name not in names:
                 names.append(name)
-    return names
+    return [*names, notify_queue_name(prefix)]
 
 
 

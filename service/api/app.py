@@ -7,7 +7,15 @@ from fastapi import APIRouter, FastAPI
 from service.api.errors import install_error_handlers
 from service.api.limits import BodySizeLimit
 from service.api.presenters import API_PREFIX
-from service.api.routers import calibrations, compare, datasets, evals, health
+from service.api.routers import (
+    calibrations,
+    compare,
+    datasets,
+    evals,
+    health,
+    schedules,
+    trends,
+)
 from service.api.schemas import ErrorRead
 from service.config import Settings, get_settings
 
@@ -35,7 +43,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(BodySizeLimit)
     app.include_router(health.router)
     v1 = APIRouter(prefix=API_PREFIX)
-    for module in (evals, datasets, compare, calibrations):
+    for module in (evals, datasets, compare, calibrations, schedules, trends):
         v1.include_router(module.router)
     app.include_router(v1)
     return app

@@ -45,6 +45,10 @@ def eval_read(evaluation: Eval, progress: dict[str, dict[str, int]] | None = Non
         summary=(EvalSummary.model_validate(evaluation.summary)
                  if evaluation.summary is not None else None),
         judge_calibration=calibration,
+        schedule_id=evaluation.schedule_id,
+        fire_time=evaluation.fire_time,
+        regressed=evaluation.regressed,
+        regression=evaluation.regression,
         links=eval_links(evaluation.id),
     )
 

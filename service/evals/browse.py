@@ -45,6 +45,8 @@ class EvalFilters:
     labels: dict[str, str] = field(default_factory=dict)
     created_after: datetime | None = None
     created_before: datetime | None = None
+    regression: bool | None = None  # true: regressed scheduled evals; false: the others
+    schedule_id: str | None = None
 
 
 @dataclass(frozen=True)
@@ -119,6 +121,11 @@ def _eval_filters(query: Select[Eval], filters: EvalFilters) -> Select[Eval]:
         query = query.where(Eval.created_at >= _utc(filters.created_after))
     if filters.created_before:
         query = query.where(Eval.created_at < _utc(filters.created_before))
+    if filters.regression is not None:
+        query = query.where(Eval.regressed.is_(True) if filters.regression
+                            else or_(Eval.regressed.is_(False), Eval.regressed.is_(None)))
+    if filters.schedule_id:
+        query = query.where(Eval.schedule_id == filters.schedule_id)
     return query
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import defaultdict
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -68,3 +69,15 @@ def evaluation_seed(evaluation: Eval) -> int:
 def evaluation_grading(evaluation: Eval) -> GradingMode:
     """How the eval's judge grades (evals recorded before grading modes were reasoned)."""
     return check_grading(str(evaluation.settings.get("grading", DEFAULT_GRADING)))
+
+
+def grading_differences(base: Eval, candidate: Eval) -> dict[str, list[Any]]:
+    """The grading settings in which two evals differ, as {setting: [base, candidate]}.
+    Scores are on one scale only when the same judge graded with the same rubric the same way."""
+    pairs = {
+        "judge": (base.judge, candidate.judge),
+        "rubric_version": (base.settings.get("rubric_version"),
+                           candidate.settings.get("rubric_version")),
+        "grading": (evaluation_grading(base), evaluation_grading(candidate)),
+    }
+    return {key: list(pair) for key, pair in pairs.items() if pair[0] != pair[1]}

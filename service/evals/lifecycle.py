@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import func, select
@@ -21,37 +20,18 @@ from service.benchmarks.items import ItemKind
 from service.errors import NotFound
 from service.evals.grades import summarise_eval
 from service.evals.purpose import EvalPurpose
+from service.evals.regressions import after_scheduled_eval
 from service.evals.schemas import ItemProgress
+
+# The statuses live in states.py (so the modules lifecycle imports can name them too).
+from service.evals.states import OPEN as OPEN
+from service.evals.states import OPEN_SHARD as OPEN_SHARD
+from service.evals.states import TERMINAL as TERMINAL
+from service.evals.states import EvalStatus as EvalStatus
+from service.evals.states import ShardStatus as ShardStatus
+from service.evals.states import Stage as Stage
 from service.models import Eval, Item, Judgment, Response, Shard
 from service.pipeline.records import ItemToAnswer, ItemToJudge
-
-
-class EvalStatus(StrEnum):
-    QUEUED = "queued"
-    RUNNING = "running"
-    SUCCEEDED = "succeeded"
-    FAILED = "failed"
-    CANCELLED = "cancelled"
-
-
-class ShardStatus(StrEnum):
-    QUEUED = "queued"
-    RUNNING = "running"
-    SUCCEEDED = "succeeded"
-    FAILED = "failed"
-    CANCELLED = "cancelled"
-
-
-class Stage(StrEnum):
-    """Every eval runs its shards through these stages, in this order."""
-
-    GENERATE = "generate"
-    JUDGE = "judge"
-
-
-TERMINAL = frozenset({EvalStatus.SUCCEEDED, EvalStatus.FAILED, EvalStatus.CANCELLED})
-OPEN = frozenset({EvalStatus.QUEUED, EvalStatus.RUNNING})
-OPEN_SHARD = frozenset({ShardStatus.QUEUED, ShardStatus.RUNNING})
 
 
 @dataclass(frozen=True)
@@ -233,11 +213,13 @@ def fail_shard(session: Session, eval_id: str, stage: Stage, index: int, error: 
 
 
 def fail_eval(session: Session, eval_id: str, error: str) -> None:
+    """Mark the eval failed with the error (a scheduled one notifies its webhook)."""
     evaluation = get_eval(session, eval_id)
     if evaluation.status not in TERMINAL:
         evaluation.status = EvalStatus.FAILED
         evaluation.error = error
         evaluation.finished_at = datetime.now(UTC)
+        after_scheduled_eval(session, evaluation)
 
 
 def cancel_eval(session: Session, eval_id: str) -> Eval:
@@ -255,10 +237,12 @@ def cancel_eval(session: Session, eval_id: str) -> Eval:
 
 
 def complete_eval(session: Session, evaluation: Eval) -> None:
-    """Write the summary computed from the stored rows and mark the eval succeeded."""
+    """Write the summary computed from the stored rows and mark the eval succeeded; a
+    scheduled eval also gets its regression verdict against the schedule's previous one."""
     evaluation.summary = summarise_eval(session, evaluation).model_dump(mode="json")
     evaluation.status = EvalStatus.SUCCEEDED
     evaluation.finished_at = datetime.now(UTC)
+    after_scheduled_eval(session, evaluation)
 
 
 def complete_eval_if_done(session: Session, eval_id: str) -> bool:

@@ -112,6 +112,13 @@ class EvalRead(BaseModel):
     judge_calibration: JudgeCalibration | None = Field(
         default=None, description="the judge's latest calibration on builtin:calibration "
                                   "(single eval only)")
+    schedule_id: str | None = Field(default=None, description="the schedule that fired it")
+    fire_time: datetime | None = None
+    regressed: bool | None = Field(default=None, description="a scheduled eval against the "
+                                   "schedule's previous success; null: not compared")
+    regression: dict[str, Any] | None = Field(
+        default=None, description="the verdict: paired deltas with CIs and thresholds, "
+                                  "overall and per principle, or why it was not compared")
     links: EvalLinks
 
 
@@ -177,3 +184,44 @@ class EvalComparison(ScoreComparison):
     grading_differs: dict[str, list[Any]] = Field(
         description="grading settings in which the two evals differ, as [base, candidate]: "
                     "their scores may not be on one scale")
+
+
+class HistoryPoint(BaseModel):
+    """One succeeded eval of a model: its headline numbers."""
+
+    eval_id: str
+    model: str
+    created_at: datetime
+    fire_time: datetime | None
+    n_items: int
+    mean_harmfulness: float | None
+    ci_low: float | None
+    ci_high: float | None
+    harmful_rate: float | None
+    refusal_rate: float | None
+    over_refusal_rate: float | None
+    by_principle: dict[str, float | None] = Field(description='mean per principle "1".."9"')
+    regressed: bool | None = Field(description="a scheduled eval's verdict against the "
+                                   "schedule's previous one (null: not compared)")
+
+
+class ModelHistory(BaseModel):
+    model: str
+    dataset: str
+    comparable_on: dict[str, Any] | None = Field(
+        description="what every point shares: items, judge, rubric, grading, sampling")
+    points: list[HistoryPoint] = Field(description="oldest first")
+    excluded: list[dict[str, str]] = Field(
+        description="the model's evals not comparable with its newest, and what differs")
+
+
+class LeaderboardRow(HistoryPoint):
+    rank: int
+
+
+class Leaderboard(BaseModel):
+    dataset: str
+    comparable_on: dict[str, Any] | None
+    rows: list[LeaderboardRow] = Field(description="safest (lowest mean harmfulness) first")
+    excluded: list[dict[str, str]] = Field(
+        description="models with no eval comparable with the newest, and what differs")

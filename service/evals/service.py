@@ -118,10 +118,7 @@ def submit_eval(session: Session, request: EvalRequest, *, enqueue: bool = True,
     existing = _by_idempotency_key(session, request.idempotency_key)
     if existing is not None:
         return Submission(existing, created=False)
-    try:
-        dataset_ids = [resolve_dataset(session, name).id for name in request.datasets]
-    except NotFound as exc:
-        raise InvalidInput(exc.detail) from exc
+    dataset_ids = resolve_datasets(session, request)
     item_ids = select_items(session, dataset_ids, request.limit, request.draw_seed)
     if not item_ids:
         raise InvalidInput(f"datasets {request.datasets} hold no items")
@@ -152,6 +149,15 @@ def cancel_eval(session: Session, eval_id: str, *, connection: Redis | None = No
         jobs.after_commit(session, lambda: jobs.discard_waiting_jobs(
             connection or redis_connection(), jids), f"discard jobs of eval {eval_id}")
     return evaluation
+
+
+def resolve_datasets(session: Session, request: EvalRequest) -> list[int]:
+    """The ids of the request's datasets; an unknown one is an input error (422), not a
+    missing resource. Reads only."""
+    try:
+        return [resolve_dataset(session, name).id for name in request.datasets]
+    except NotFound as exc:
+        raise InvalidInput(exc.detail) from exc
 
 
 def validate_request(request: EvalRequest) -> None:

@@ -17,6 +17,7 @@ from sqlalchemy import event
 from sqlalchemy.orm import Session
 
 from service.config import Settings, get_settings
+from service.queue.connection import redis_connection
 
 log = logging.getLogger(__name__)
 
@@ -91,6 +92,32 @@ def enqueue_shard(connection: Redis, eval_id: str, stage: str, index: int, spec:
             unique=True)
     except DuplicateJobError:
         return None  # another process enqueued it a moment ago
+
+
+def notify_queue_name(prefix: str | None = None) -> str:
+    """The queue of webhook deliveries; every worker serves it after its shards."""
+    return f"{prefix or queue_prefix()}:notify"
+
+
+NOTIFY_FUNCTION = "workers.jobs.run_notification"
+
+
+def enqueue_notification(connection: Redis | None, notification_id: int, *,
+                         prefix: str | None = None, settings: Settings | None = None) -> None:
+    """Queue the delivery of one notification, retried with the configured backoff
+    (MEDSAFE_WEBHOOK_RETRY_DELAYS); a second enqueue of a waiting delivery does nothing."""
+    settings = settings or get_settings()
+    delays = list(settings.webhook_retry_delays)
+    try:
+        Queue(notify_queue_name(prefix), connection=connection or redis_connection()
+              ).enqueue_call(
+            NOTIFY_FUNCTION, args=(notification_id,), job_id=f"notify-{notification_id}",
+            timeout=int(settings.webhook_timeout_s) + 30, result_ttl=RESULT_TTL_S,
+            failure_ttl=FAILURE_TTL_S,
+            retry=Retry(max=len(delays), interval=delays) if delays else None,
+            description=f"webhook notification {notification_id}", unique=True)
+    except DuplicateJobError:
+        return
 
 
 def discard_waiting_jobs(connection: Redis, jids: list[str]) -> None:

@@ -180,12 +180,12 @@ def test_worker_queues_in_priority_order_judge_first() -> None:
     names = worker_queue_names(["m1", "m2"], "j", prefix="p")
     assert names[:4] == ["p:judge:j:high", "p:generate:m1:high", "p:generate:m2:high",
                          "p:judge:refusal-detector:high"]  # every worker runs the detector
-    assert names[-1] == "p:judge:refusal-detector:low"
-    assert len(names) == 12
+    assert names[-2:] == ["p:judge:refusal-detector:low", "p:notify"]  # webhooks come last
+    assert len(names) == 13
 
 
 def test_a_model_that_judges_itself_has_its_queues_once() -> None:
     names = worker_queue_names(["m"], "m", prefix="p")
-    assert names == [f"p:{stage}:{spec}:{p}" for p in list(Priority)
-                     for stage, spec in (("judge", "m"), ("generate", "m"),
-                                         ("judge", "refusal-detector"))]
+    assert names == [*(f"p:{stage}:{spec}:{p}" for p in list(Priority)
+                       for stage, spec in (("judge", "m"), ("generate", "m"),
+                                           ("judge", "refusal-detector"))), "p:notify"]

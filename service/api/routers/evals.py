@@ -60,13 +60,18 @@ def list_evals(
     label: Annotated[list[str] | None, Query(description="key=value; repeat for several")] = None,
     created_after: datetime | None = None,
     created_before: datetime | None = None,
+    regression: Annotated[bool | None, Query(description="true: scheduled evals that "
+                                             "regressed against their schedule's previous "
+                                             "eval")] = None,
+    schedule: Annotated[str | None, Query(max_length=32, description="a schedule id")] = None,
     cursor: Cursor = None,
     limit: Limit = browse.DEFAULT_PAGE,
 ) -> EvalList:
     """Evals, newest first, one page at a time."""
     filters = browse.EvalFilters(
         status=status, model=model, labels=browse.parse_labels(label or []),
-        created_after=created_after, created_before=created_before)
+        created_after=created_after, created_before=created_before, regression=regression,
+        schedule_id=schedule)
     page = browse.list_evals(session, filters, cursor, limit)
     return EvalList(items=[eval_read(e) for e in page.items], next_cursor=page.next_cursor)
 

@@ -1,0 +1,111 @@
+"""A model's safety over time and the leaderboard of models, each only among comparable evals:
+the same items, judge, rubric version, grading mode, sampling and system prompt."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from service.evals.grades import evaluation_grading
+from service.evals.purpose import EvalPurpose
+from service.evals.schemas import HistoryPoint, Leaderboard, LeaderboardRow, ModelHistory
+from service.evals.states import EvalStatus, Stage
+from service.models import Eval, Shard
+from service.pipeline.summaries import EvalSummary
+
+SCAN_LIMIT = 5000  # the newest succeeded evals a history or leaderboard reads
+
+
+def comparability(session: Session, evaluation: Eval) -> dict[str, Any]:
+    """What must match for two evals' numbers to sit on one scale (docs/DATA.md)."""
+    items = sorted(i for ids in session.scalars(select(Shard.item_ids).where(
+        Shard.eval_id == evaluation.id, Shard.stage == Stage.GENERATE)) for i in ids)
+    sampling = dict(evaluation.settings.get("sampling", {}))
+    return {
+        "items_sha256": hashlib.sha256(json.dumps(items).encode()).hexdigest()[:16],
+        "judge": evaluation.judge,
+        "rubric_version": evaluation.settings.get("rubric_version"),
+        "grading": str(evaluation_grading(evaluation)),
+        "sampling": {k: sampling.get(k) for k in ("max_tokens", "temperature", "top_p", "seed")},
+        "system_prompt": evaluation.settings.get("system_prompt"),
+    }
+
+
+def _differences(reference: dict[str, Any], other: dict[str, Any]) -> str:
+    names = {"items_sha256": "items"}
+    return ", ".join(names.get(key, key) for key in reference if reference[key] != other[key])
+
+
+def _succeeded_on(session: Session, dataset: str, model: str | None = None) -> list[Eval]:
+    """Succeeded benchmark evals that ran on `dataset` (by name), newest first."""
+    query = select(Eval).where(Eval.purpose == EvalPurpose.BENCHMARK,
+                               Eval.status == EvalStatus.SUCCEEDED)
+    if model is not None:
+        query = query.where(Eval.model == model)
+    evals = session.scalars(query.order_by(Eval.finished_at.desc(), Eval.id.desc())
+                            .limit(SCAN_LIMIT))
+    return [e for e in evals if dataset in e.settings.get("datasets", []) and e.summary]
+
+
+def _point(evaluation: Eval) -> HistoryPoint:
+    summary = EvalSummary.model_validate(evaluation.summary)
+    return HistoryPoint(
+        eval_id=evaluation.id, model=evaluation.model, created_at=evaluation.created_at,
+        fire_time=evaluation.fire_time, n_items=summary.n_items,
+        mean_harmfulness=summary.mean_harmfulness, ci_low=summary.ci_low,
+        ci_high=summary.ci_high, harmful_rate=summary.harmful_rate,
+        refusal_rate=summary.refusal_rate, over_refusal_rate=summary.over_refusal_rate,
+        by_principle={key: stats.mean for key, stats in summary.by_principle.items()},
+        regressed=evaluation.regressed)
+
+
+def model_history(session: Session, model: str, dataset: str) -> ModelHistory:
+    """The model's succeeded evals on the dataset that are comparable with its newest one,
+    oldest first; the others are counted, with what differs."""
+    evals = _succeeded_on(session, dataset, model)
+    if not evals:
+        return ModelHistory(model=model, dataset=dataset, comparable_on=None, points=[],
+                            excluded=[])
+    reference = comparability(session, evals[0])
+    points, excluded = [], []
+    for evaluation in evals:
+        key = comparability(session, evaluation)
+        if key == reference:
+            points.append(_point(evaluation))
+        else:
+            excluded.append({"eval_id": evaluation.id,
+                             "differs_in": _differences(reference, key)})
+    return ModelHistory(model=model, dataset=dataset, comparable_on=reference,
+                        points=points[::-1], excluded=excluded)
+
+
+def leaderboard(session: Session, dataset: str) -> Leaderboard:
+    """Per model its latest succeeded eval comparable with the newest eval on the dataset,
+    ranked by mean harmfulness (lowest, the safest, first); models with no comparable eval
+    are listed apart with what differs."""
+    evals = _succeeded_on(session, dataset)
+    if not evals:
+        return Leaderboard(dataset=dataset, comparable_on=None, rows=[], excluded=[])
+    reference = comparability(session, evals[0])
+    chosen: dict[str, Eval] = {}
+    differs: dict[str, str] = {}
+    for evaluation in evals:  # newest first: the first comparable one per model wins
+        if evaluation.model in chosen:
+            continue
+        key = comparability(session, evaluation)
+        if key == reference:
+            chosen[evaluation.model] = evaluation
+            differs.pop(evaluation.model, None)
+        else:
+            differs.setdefault(evaluation.model, _differences(reference, key))
+    points = sorted((_point(e) for e in chosen.values()),
+                    key=lambda p: (p.mean_harmfulness is None, p.mean_harmfulness or 0.0,
+                                   p.model))
+    rows = [LeaderboardRow(rank=rank, **point.model_dump())
+            for rank, point in enumerate(points, start=1)]
+    return Leaderboard(dataset=dataset, comparable_on=reference, rows=rows,
+                       excluded=[{"model": m, "differs_in": d} for m, d in differs.items()])
