@@ -5,6 +5,7 @@ a shard is belongs to the eval lifecycle, which calls this."""
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Callable
 from enum import StrEnum
 
@@ -105,13 +106,21 @@ NOTIFY_FUNCTION = "workers.jobs.run_notification"
 def enqueue_notification(connection: Redis | None, notification_id: int, *,
                          prefix: str | None = None, settings: Settings | None = None) -> None:
     """Queue the delivery of one notification, retried with the configured backoff
-    (MEDSAFE_WEBHOOK_RETRY_DELAYS); a second enqueue of a waiting delivery does nothing."""
+    (MEDSAFE_WEBHOOK_RETRY_DELAYS); a delivery already waiting or running is left alone."""
     settings = settings or get_settings()
+    connection = connection or redis_connection()
+    queue = notify_queue_name(prefix)
+    # Notification ids are per database: the job id names the queue's prefix as well.
+    jid = f"notify-{re.sub(r'[^A-Za-z0-9_-]', '_', queue)}-{notification_id}"
+    existing = fetch_job(connection, jid)
+    if existing is not None:
+        if existing.get_status(refresh=False) in ACTIVE:
+            return
+        existing.delete()
     delays = list(settings.webhook_retry_delays)
     try:
-        Queue(notify_queue_name(prefix), connection=connection or redis_connection()
-              ).enqueue_call(
-            NOTIFY_FUNCTION, args=(notification_id,), job_id=f"notify-{notification_id}",
+        Queue(queue, connection=connection).enqueue_call(
+            NOTIFY_FUNCTION, args=(notification_id,), job_id=jid,
             timeout=int(settings.webhook_timeout_s) + 30, result_ttl=RESULT_TTL_S,
             failure_ttl=FAILURE_TTL_S,
             retry=Retry(max=len(delays), interval=delays) if delays else None,

@@ -1,0 +1,104 @@
+"""Two `medsafe scheduler` processes on the real PostgreSQL and Redis for three minutes, a
+schedule due every minute: exactly one eval per fire time, then a restart fires nothing more."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+import uuid
+from collections import Counter
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from sqlalchemy import create_engine, select, text
+
+from service import db, migrate
+from service.db import session_scope
+from service.models import Eval, ScheduleFire
+from tests.conftest import POSTGRES_URL, REDIS_URL
+from tests.service.api.conftest import add_dataset
+from tests.service.schedules.helpers import make_schedule
+from tests.settings_support import medsafe_settings
+
+RUN_S = 180
+POLL_S = 2
+
+
+@pytest.fixture
+def shared_database(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """A fresh schema on the real PostgreSQL (SQLite where there is none, as conftest says)."""
+    if not POSTGRES_URL:
+        url = f"sqlite:///{tmp_path / 'shared.db'}"
+        migrate.upgrade(url)
+        with medsafe_settings(monkeypatch, url, tmp_path / "data", REDIS_URL):
+            yield url
+        return
+    schema = f"t_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(POSTGRES_URL)
+    with admin.begin() as conn:
+        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+    url = f"{POSTGRES_URL}{'&' if '?' in POSTGRES_URL else '?'}options=-csearch_path%3D{schema}"
+    migrate.upgrade(url)
+    try:
+        with medsafe_settings(monkeypatch, url, tmp_path / "data", REDIS_URL):
+            yield url
+    finally:
+        db.get_engine(url).dispose()
+        with admin.begin() as conn:
+            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+        admin.dispose()
+
+
+def _schedulers(url: str, tmp_path: Path, count: int) -> list[subprocess.Popen[bytes]]:
+    env = {**os.environ, "MEDSAFE_DATABASE_URL": url, "MEDSAFE_DATA_DIR": str(tmp_path),
+           "MEDSAFE_SCHEDULER_INTERVAL_S": str(POLL_S),
+           "MEDSAFE_QUEUE_PREFIX": f"sched{uuid.uuid4().hex[:6]}"}
+    if REDIS_URL:
+        env["MEDSAFE_REDIS_URL"] = REDIS_URL
+    return [subprocess.Popen([sys.executable, "-m", "cli.app", "scheduler"], env=env,
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            for _ in range(count)]
+
+
+def _stop(processes: list[subprocess.Popen[bytes]]) -> None:
+    for process in processes:
+        process.terminate()
+    for process in processes:
+        assert process.wait(timeout=30) == 0  # a clean exit on SIGTERM
+
+
+def test_two_schedulers_for_three_minutes_start_one_eval_per_fire_time(
+        shared_database: str, tmp_path: Path) -> None:
+    add_dataset(shared_database)
+    created = datetime.now(UTC)
+    make_schedule(shared_database, created_at=created)
+    processes = _schedulers(shared_database, tmp_path, 2)
+    time.sleep(RUN_S)
+    _stop(processes)
+    stopped = datetime.now(UTC)
+
+    with session_scope(shared_database) as session:
+        fires = session.scalars(select(ScheduleFire)).all()
+        evals = session.scalars(select(Eval)).all()
+    minute = timedelta(minutes=1)
+    boundaries = [created.replace(second=0, microsecond=0) + k * minute for k in range(1, 5)]
+    surely_due = [b for b in boundaries if b <= stopped - timedelta(seconds=POLL_S + 5)]
+    fired = sorted(f.fire_time for f in fires)
+    assert len(surely_due) >= 2
+    assert fired[:len(surely_due)] == surely_due  # every minute fired, none missed
+    assert all(b <= stopped for b in fired) and len(fired) <= len(surely_due) + 1
+    # Exactly one eval per fire time, each linked from its fire.
+    assert Counter(e.fire_time for e in evals) == Counter(fired)
+    assert sorted(f.eval_id for f in fires) == sorted(e.id for e in evals)
+
+    restarted = _schedulers(shared_database, tmp_path, 1)  # a restart within the minute
+    time.sleep(POLL_S * 2 + 3)
+    _stop(restarted)
+    with session_scope(shared_database) as session:
+        again = session.scalars(select(ScheduleFire.fire_time)).all()
+    assert len(again) - len(fired) <= 1  # at most the minute that turned meanwhile
+    assert len(set(again)) == len(again)
