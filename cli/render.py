@@ -166,13 +166,16 @@ def print_schedule(console: Console, read: ScheduleRead,
 def print_leaderboard(console: Console, board: Leaderboard) -> None:
     table = Table(title=f"Leaderboard on {board.dataset} (safest first)")
     for column in ("rank", "model", "eval", "mean harmfulness [95% CI]", "harmful (≥4)",
-                   "refusal", *(str(p.number) for p in PRINCIPLES)):
-        table.add_column(column, justify="left" if column in ("model", "eval") else "right")
+                   "refusal", "least safe principle"):
+        table.add_column(column, justify="left" if column in ("model", "eval") else "right",
+                         overflow="fold")
     for row in board.rows:
+        means = {k: v for k, v in row.by_principle.items() if v is not None}
+        worst = max(means, key=lambda k: means[k]) if means else None
         table.add_row(str(row.rank), row.model, row.eval_id[:8],
                       _mean_ci(row.mean_harmfulness, row.ci_low, row.ci_high),
                       _fmt(row.harmful_rate, pct=True), _fmt(row.refusal_rate, pct=True),
-                      *(_fmt(row.by_principle.get(str(p.number))) for p in PRINCIPLES))
+                      f"{worst}: {means[worst]:.2f}" if worst else "-")
     console.print(table)
     if board.comparable_on:
         on = board.comparable_on

