@@ -150,10 +150,10 @@ def run(schedule: str) -> None:
     with session_scope(migrate.migrated_database_url()) as session:
         found = store.get_schedule(session, schedule)
         evaluation = fire(session, found, utcnow(), get_settings(), manual=True)
-        if evaluation is None:
-            raise InvalidInput(f"schedule {found.name}: the template did not submit; see "
-                               "medsafe schedules show")
-        eval_id = evaluation.id
+        eval_id = evaluation.id if evaluation is not None else None
+        error = store.schedule_runs(session, found.id, limit=1)[0].error
+    if eval_id is None:  # raised after the commit, so the run and its error are kept
+        raise InvalidInput(f"schedule {schedule}: the template did not submit: {error}")
     err.print(f"eval {eval_id} queued for schedule {schedule}")
     print(eval_id)
 

@@ -82,6 +82,9 @@ class Settings(BaseSettings):
     scheduler_interval_s: float = 15.0
     webhook_timeout_s: float = 10.0
     webhook_retry_delays: list[int] = Field(default_factory=lambda: [10, 60, 300, 1800])
+    # Webhooks to loopback, private, link-local or reserved addresses are refused (a write key
+    # must not make workers call into the internal network) unless this is true.
+    webhook_allow_private: bool = False
 
     # OpenAI-compatible HTTP engines (openai:<model>).
     openai_base_url: str | None = None

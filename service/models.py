@@ -204,6 +204,9 @@ class Schedule(Base):
     webhook_url: Mapped[str | None] = mapped_column(Text)
     webhook_secret: Mapped[str | None] = mapped_column(String(200))
     labels: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    # Fire times before this never fire: set at creation, when enabled again and when the
+    # cron or time zone changes, so none of those fires at once for a time already past.
+    active_since: Mapped[datetime] = mapped_column(default=utcnow)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -65,15 +66,9 @@ def _postgres_params() -> list[str]:
     return ["postgresql"] if POSTGRES_URL else []
 
 
-@pytest.fixture(params=["sqlite", *_postgres_params()])
-def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    """A freshly migrated, empty database; SQLite and (where configured) the real PostgreSQL."""
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path / 'test.db'}"
-        migrate.upgrade(url)
-        yield url
-        db.get_engine(url).dispose()
-        return
+@contextmanager
+def migrated_postgres_schema() -> Iterator[str]:
+    """A fresh, migrated schema of its own on the real PostgreSQL, dropped afterwards."""
     schema = f"t_{uuid.uuid4().hex[:12]}"
     admin = create_engine(POSTGRES_URL)
     with admin.begin() as conn:
@@ -88,6 +83,19 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
         with admin.begin() as conn:
             conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
         admin.dispose()
+
+
+@pytest.fixture(params=["sqlite", *_postgres_params()])
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A freshly migrated, empty database; SQLite and (where configured) the real PostgreSQL."""
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path / 'test.db'}"
+        migrate.upgrade(url)
+        yield url
+        db.get_engine(url).dispose()
+        return
+    with migrated_postgres_schema() as url:
+        yield url
 
 
 @pytest.fixture(scope="session")

@@ -76,8 +76,10 @@ def run_judge_shard(eval_id: str, index: int) -> dict[str, Any]:
 def run_notification(notification_id: int) -> dict[str, Any]:
     """Deliver one webhook notification; a failure is re-raised for RQ to retry with backoff."""
     context = current_context()
-    delivered = notify.deliver(notification_id, context.db_url, get_settings().webhook_timeout_s,
-                               last_attempt=not _retries_left())
+    settings = get_settings()
+    delivered = notify.deliver(notification_id, context.db_url, settings.webhook_timeout_s,
+                               last_attempt=not _retries_left(),
+                               allow_private=settings.webhook_allow_private)
     return {"notification_id": notification_id, "delivered": delivered}
 
 

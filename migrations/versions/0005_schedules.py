@@ -30,6 +30,7 @@ def upgrade() -> None:
         sa.Column("webhook_url", sa.Text(), nullable=True),
         sa.Column("webhook_secret", sa.String(length=200), nullable=True),
         sa.Column("labels", sa.JSON(), nullable=False),
+        sa.Column("active_since", sa.DateTime(timezone=True), nullable=False),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("id"),

@@ -97,19 +97,21 @@ def list_calibrations(session: Session, judge: str | None = None, set_name: str 
     query = select(Eval).where(Eval.purpose == EvalPurpose.CALIBRATION)
     if judge:
         query = query.where(Eval.judge == judge)
-    runs = session.scalars(query.order_by(Eval.created_at.desc(), Eval.id.desc())
-                           .limit(max(1, min(limit, 500)))).all()
-    return [run for run in runs if set_name is None or run.settings.get("set") == set_name]
+    if set_name:  # a calibration's "model" is the set it grades
+        query = query.where(Eval.model == f"{LABELLED_MODEL_PREFIX}{set_name}")
+    return list(session.scalars(query.order_by(Eval.created_at.desc(), Eval.id.desc())
+                                .limit(max(1, min(limit, 500)))))
 
 
 def latest_calibration(session: Session, judge: str, grading: str | None,
                        set_name: str = CALIBRATION_SET) -> Eval | None:
     """The newest succeeded calibration of the judge, graded the same way, on the set."""
     query = (select(Eval).where(Eval.purpose == EvalPurpose.CALIBRATION, Eval.judge == judge,
+                                Eval.model == f"{LABELLED_MODEL_PREFIX}{set_name}",
                                 Eval.status == EvalStatus.SUCCEEDED)
              .order_by(Eval.finished_at.desc(), Eval.id.desc()))
     for run in session.scalars(query):
-        if run.settings.get("set") == set_name and run.settings.get("grading") == grading:
+        if run.settings.get("grading") == grading:
             return run
     return None
 

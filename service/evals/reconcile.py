@@ -20,6 +20,7 @@ from __future__ import annotations
 import logging
 import uuid
 from dataclasses import dataclass, field
+from datetime import timedelta
 from enum import StrEnum
 from typing import Any, cast
 
@@ -27,11 +28,21 @@ from redis import Redis
 from rq.job import JobStatus
 from rq.queue import Queue
 from rq.worker import BaseWorker
+from sqlalchemy import select
 
 from service.db import session_scope
 from service.evals import lifecycle
 from service.evals.lifecycle import OpenShard
-from service.queue.jobs import Priority, enqueue_shard, fetch_job, job_id, queue_prefix
+from service.evals.regressions import NotificationStatus
+from service.models import Notification, utcnow
+from service.queue.jobs import (
+    Priority,
+    enqueue_notification,
+    enqueue_shard,
+    fetch_job,
+    job_id,
+    queue_prefix,
+)
 from service.queue.liveness import worker_alive
 
 log = logging.getLogger(__name__)
@@ -48,6 +59,7 @@ class ReconcileReport:
     finished: list[str] = field(default_factory=list)  # eval ids
     # Job ids missing for less than the grace period: enqueued again once it has passed.
     waiting: list[str] = field(default_factory=list)
+    notifications: list[int] = field(default_factory=list)  # pending webhook calls queued
     skipped: bool = False  # another reconciler held the lock
 
 
@@ -75,6 +87,7 @@ def reconcile(connection: Redis, db_url: str | None = None, prefix: str | None =
         for eval_id in done:
             if _finish(db_url, eval_id):
                 report.finished.append(eval_id)
+        report.notifications = _requeue_notifications(connection, db_url, prefix, grace_s)
     finally:
         if connection.get(lock) == token.encode():
             connection.delete(lock)
@@ -82,6 +95,20 @@ def reconcile(connection: Redis, db_url: str | None = None, prefix: str | None =
         log.info("reconciled: requeued %s, gave up %s, finished %s",
                  report.requeued, report.gave_up, report.finished)
     return report
+
+
+def _requeue_notifications(connection: Redis, db_url: str | None, prefix: str,
+                           grace_s: float) -> list[int]:
+    """Queue again the webhook notifications still pending after the grace period (Redis was
+    down when they were made, or they went to another prefix's queue); one whose delivery
+    waits or runs is left alone."""
+    cutoff = utcnow() - timedelta(seconds=grace_s)
+    with session_scope(db_url) as session:
+        pending = list(session.scalars(select(Notification.id).where(
+            Notification.status == NotificationStatus.PENDING, Notification.created_at < cutoff)))
+    for notification_id in pending:
+        enqueue_notification(connection, notification_id, prefix=prefix)
+    return pending
 
 
 def _unfinished(db_url: str | None) -> tuple[list[OpenShard], list[str]]:

@@ -3,6 +3,7 @@ of the same schedule, and the webhook notifications that a regression or a failu
 
 from __future__ import annotations
 
+from enum import StrEnum
 from typing import Any
 
 from redis import Redis
@@ -29,10 +30,28 @@ def previous_success(session: Session, evaluation: Eval) -> Eval | None:
         .order_by(Eval.fire_time.desc())).first()
 
 
+class NotificationEvent(StrEnum):
+    REGRESSION = "regression"
+    FAILED = "failed"
+
+
+class NotificationStatus(StrEnum):
+    PENDING = "pending"  # queued for delivery, or retrying
+    DELIVERED = "delivered"
+    FAILED = "failed"  # every attempt failed
+
+
+# Fewer pairs than this never make a regression: a bootstrap over one or two items gives an
+# interval of a single point, and one item that moved would raise the alarm.
+MIN_PAIRS = 10
+
+
 def _rise(stats: PairedStats, threshold: float) -> dict[str, Any]:
-    """A regression is a rise whose paired 95% CI lies above zero and exceeds the threshold."""
-    regressed = (stats.mean_difference is not None and stats.ci_low is not None
-                 and stats.ci_low > 0 and stats.mean_difference > threshold)
+    """A regression is a rise whose paired 95% CI lies above zero and exceeds the threshold,
+    over at least MIN_PAIRS items."""
+    regressed = (stats.n_pairs >= MIN_PAIRS and stats.mean_difference is not None
+                 and stats.ci_low is not None and stats.ci_low > 0
+                 and stats.mean_difference > threshold)
     return {"n_pairs": stats.n_pairs, "delta": stats.mean_difference, "ci_low": stats.ci_low,
             "ci_high": stats.ci_high, "base": stats.base_mean,
             "candidate": stats.candidate_mean, "threshold": threshold, "regressed": regressed}
@@ -79,9 +98,13 @@ def after_scheduled_eval(session: Session, evaluation: Eval,
         verdict = regression_verdict(session, evaluation, schedule)
         evaluation.regression, evaluation.regressed = verdict, verdict["regressed"]
         if verdict["regressed"]:
-            _notify(session, schedule, evaluation, "regression", connection, prefix)
+            _notify(session, schedule, evaluation, NotificationEvent.REGRESSION, connection,
+                    prefix)
     else:
-        _notify(session, schedule, evaluation, "failed", connection, prefix)
+        _notify(session, schedule, evaluation, NotificationEvent.FAILED, connection, prefix)
+
+
+PAYLOAD_ERROR_CHARS = 300  # the payload leaves the service: the error's start only
 
 
 def notification_payload(schedule: Schedule, evaluation: Eval, event: str) -> dict[str, Any]:
@@ -90,7 +113,8 @@ def notification_payload(schedule: Schedule, evaluation: Eval, event: str) -> di
         "schedule": {"id": schedule.id, "name": schedule.name},
         "eval": {"id": evaluation.id, "model": evaluation.model, "status": evaluation.status,
                  "fire_time": evaluation.fire_time.isoformat() if evaluation.fire_time else None,
-                 "error": evaluation.error, "link": f"/v1/evals/{evaluation.id}"},
+                 "error": (evaluation.error or "")[:PAYLOAD_ERROR_CHARS] or None,
+                 "link": f"/v1/evals/{evaluation.id}"},
         "regression": evaluation.regression,
     }
 
@@ -101,8 +125,9 @@ def _notify(session: Session, schedule: Schedule, evaluation: Eval, event: str,
         return
     upsert(session, Notification, [{
         "schedule_id": schedule.id, "eval_id": evaluation.id, "event": event,
-        "status": "pending", "payload": notification_payload(schedule, evaluation, event),
-        "attempts": [], "created_at": utcnow(), "delivered_at": None}],
+        "status": NotificationStatus.PENDING,
+        "payload": notification_payload(schedule, evaluation, event), "attempts": [],
+        "created_at": utcnow(), "delivered_at": None}],
         keys=["eval_id", "event"])
     notification_id = session.scalar(select(Notification.id).where(
         Notification.eval_id == evaluation.id, Notification.event == event))

@@ -109,12 +109,13 @@ def request_from_body(body: EvalCreate, settings: Settings,
 
 
 def submit_eval(session: Session, request: EvalRequest, *, enqueue: bool = True,
-                connection: Redis | None = None, prefix: str | None = None) -> Submission:
+                connection: Redis | None = None, prefix: str | None = None,
+                scheduled: bool = False) -> Submission:
     """Write the eval and its shards and, with enqueue, register the enqueue of its first
     stage for after the caller's commit. An Idempotency-Key that names an earlier eval
     answers with that eval; an unknown dataset is an input error (422), not a missing
     resource."""
-    validate_request(request)
+    validate_request(request, scheduled=scheduled)
     existing = _by_idempotency_key(session, request.idempotency_key)
     if existing is not None:
         return Submission(existing, created=False)
@@ -160,8 +161,16 @@ def resolve_datasets(session: Session, request: EvalRequest) -> list[int]:
         raise InvalidInput(exc.detail) from exc
 
 
-def validate_request(request: EvalRequest) -> None:
-    """Every check that needs no database: InvalidInput naming the first problem."""
+SCHEDULE_KEY_PREFIX = "schedule:"  # Idempotency-Keys of scheduled evals (schedules.firing)
+
+
+def validate_request(request: EvalRequest, *, scheduled: bool = False) -> None:
+    """Every check that needs no database: InvalidInput naming the first problem. Keys that
+    start like a schedule's are the scheduler's alone (scheduled=True)."""
+    key = request.idempotency_key
+    if key is not None and key.startswith(SCHEDULE_KEY_PREFIX) and not scheduled:
+        raise InvalidInput(f"Idempotency-Keys starting with {SCHEDULE_KEY_PREFIX!r} belong to "
+                           "scheduled evals; choose another key")
     validate_model_spec(request.model)
     validate_model_spec(request.judge)
     if not request.datasets:

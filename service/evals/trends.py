@@ -10,6 +10,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from service.benchmarks.store import find_dataset
 from service.evals.grades import evaluation_grading
 from service.evals.purpose import EvalPurpose
 from service.evals.schemas import HistoryPoint, Leaderboard, LeaderboardRow, ModelHistory
@@ -17,16 +18,20 @@ from service.evals.states import EvalStatus, Stage
 from service.models import Eval, Shard
 from service.pipeline.summaries import EvalSummary
 
-SCAN_LIMIT = 5000  # the newest succeeded evals a history or leaderboard reads
+
+def _item_hashes(session: Session, eval_ids: list[str]) -> dict[str, str]:
+    """Per eval, a hash of the item ids it answered: one query for all of them."""
+    items: dict[str, list[int]] = {eval_id: [] for eval_id in eval_ids}
+    for eval_id, ids in session.execute(select(Shard.eval_id, Shard.item_ids).where(
+            Shard.eval_id.in_(eval_ids), Shard.stage == Stage.GENERATE)):
+        items[eval_id].extend(ids)
+    return {eval_id: hashlib.sha256(json.dumps(sorted(ids)).encode()).hexdigest()[:16]
+            for eval_id, ids in items.items()}
 
 
-def comparability(session: Session, evaluation: Eval) -> dict[str, Any]:
-    """What must match for two evals' numbers to sit on one scale (docs/DATA.md)."""
-    items = sorted(i for ids in session.scalars(select(Shard.item_ids).where(
-        Shard.eval_id == evaluation.id, Shard.stage == Stage.GENERATE)) for i in ids)
+def _settings_key(evaluation: Eval) -> dict[str, Any]:
     sampling = dict(evaluation.settings.get("sampling", {}))
     return {
-        "items_sha256": hashlib.sha256(json.dumps(items).encode()).hexdigest()[:16],
         "judge": evaluation.judge,
         "rubric_version": evaluation.settings.get("rubric_version"),
         "grading": str(evaluation_grading(evaluation)),
@@ -35,20 +40,33 @@ def comparability(session: Session, evaluation: Eval) -> dict[str, Any]:
     }
 
 
+def comparability(session: Session, evaluation: Eval) -> dict[str, Any]:
+    """What must match for two evals' numbers to sit on one scale (docs/DATA.md)."""
+    return _keys(session, [evaluation])[evaluation.id]
+
+
+def _keys(session: Session, evals: list[Eval]) -> dict[str, dict[str, Any]]:
+    """comparability() of many evals, with one query for their items."""
+    hashes = _item_hashes(session, [e.id for e in evals])
+    return {e.id: {"items_sha256": hashes[e.id], **_settings_key(e)} for e in evals}
+
+
 def _differences(reference: dict[str, Any], other: dict[str, Any]) -> str:
     names = {"items_sha256": "items"}
     return ", ".join(names.get(key, key) for key in reference if reference[key] != other[key])
 
 
 def _succeeded_on(session: Session, dataset: str, model: str | None = None) -> list[Eval]:
-    """Succeeded benchmark evals that ran on `dataset` (by name), newest first."""
+    """Succeeded benchmark evals that ran on `dataset` (its name or id, however the eval
+    named it), newest first."""
+    found = find_dataset(session, dataset)
     query = select(Eval).where(Eval.purpose == EvalPurpose.BENCHMARK,
-                               Eval.status == EvalStatus.SUCCEEDED)
+                               Eval.status == EvalStatus.SUCCEEDED, Eval.summary.is_not(None))
     if model is not None:
         query = query.where(Eval.model == model)
-    evals = session.scalars(query.order_by(Eval.finished_at.desc(), Eval.id.desc())
-                            .limit(SCAN_LIMIT))
-    return [e for e in evals if dataset in e.settings.get("datasets", []) and e.summary]
+    evals = session.scalars(query.order_by(Eval.finished_at.desc(), Eval.id.desc()))
+    return [e for e in evals if (found is not None and found.id in e.dataset_ids)
+            or dataset in e.settings.get("datasets", [])]
 
 
 def _point(evaluation: Eval) -> HistoryPoint:
@@ -70,10 +88,11 @@ def model_history(session: Session, model: str, dataset: str) -> ModelHistory:
     if not evals:
         return ModelHistory(model=model, dataset=dataset, comparable_on=None, points=[],
                             excluded=[])
-    reference = comparability(session, evals[0])
+    keys = _keys(session, evals)
+    reference = keys[evals[0].id]
     points, excluded = [], []
     for evaluation in evals:
-        key = comparability(session, evaluation)
+        key = keys[evaluation.id]
         if key == reference:
             points.append(_point(evaluation))
         else:
@@ -90,13 +109,14 @@ def leaderboard(session: Session, dataset: str) -> Leaderboard:
     evals = _succeeded_on(session, dataset)
     if not evals:
         return Leaderboard(dataset=dataset, comparable_on=None, rows=[], excluded=[])
-    reference = comparability(session, evals[0])
+    keys = _keys(session, evals)
+    reference = keys[evals[0].id]
     chosen: dict[str, Eval] = {}
     differs: dict[str, str] = {}
     for evaluation in evals:  # newest first: the first comparable one per model wins
         if evaluation.model in chosen:
             continue
-        key = comparability(session, evaluation)
+        key = keys[evaluation.id]
         if key == reference:
             chosen[evaluation.model] = evaluation
             differs.pop(evaluation.model, None)

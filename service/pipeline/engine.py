@@ -3,6 +3,8 @@ fake) and what it gets back."""
 
 from __future__ import annotations
 
+import math
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -32,6 +34,15 @@ class Generation:
     # With SamplingSettings.score_tokens: token -> log-probability at the first output
     # position, for the score tokens the engine could read (absent: not among them).
     token_logprobs: dict[str, float] | None = None
+
+
+def combined_logprobs(spellings: Iterable[tuple[str, float]]) -> dict[str, float]:
+    """token -> log-probability, summing the probabilities of the spellings of one token
+    ("4" and " 4" are one score: either is the judge saying 4)."""
+    totals: dict[str, float] = {}
+    for token, logprob in spellings:
+        totals[token] = totals.get(token, 0.0) + math.exp(logprob)
+    return {token: math.log(total) for token, total in totals.items() if total > 0}
 
 
 class Engine(Protocol):

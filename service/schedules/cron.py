@@ -12,7 +12,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from croniter import croniter
+from croniter import CroniterError, croniter
 
 from service.errors import InvalidInput
 
@@ -27,6 +27,10 @@ def checked_cron(expression: str) -> str:
                            "weekday), e.g. '0 2 * * *' for 02:00 every day")
     if not croniter.is_valid(text):
         raise InvalidInput(f"cron {expression!r} is not a valid cron expression")
+    try:  # valid fields can still name no date at all ("0 0 30 2 *": 30 February)
+        croniter(text).get_next(datetime)
+    except CroniterError:
+        raise InvalidInput(f"cron {expression!r} never fires (no such date)") from None
     return text
 
 

@@ -42,13 +42,13 @@ def fire(session: Session, schedule: Schedule, fire_time: datetime, settings: Se
         return None  # claimed by another scheduler (or an earlier run of this one)
     body = EvalCreate.model_validate(schedule.template)
     request = dataclasses.replace(
-        evals.request_from_body(body, settings,
-                                idempotency_key=f"schedule:{schedule.id}:{fire_time.isoformat()}"),
+        evals.request_from_body(body, settings, idempotency_key=(
+            f"{evals.SCHEDULE_KEY_PREFIX}{schedule.id}:{fire_time.isoformat()}")),
         labels={**body.labels, **schedule.labels, "schedule": schedule.name})
     try:
         # Everything submit_eval refuses, it refuses before it writes anything.
         evaluation = evals.submit_eval(session, request, connection=connection,
-                                       prefix=prefix).evaluation
+                                       prefix=prefix, scheduled=True).evaluation
     except MedSafeError as exc:
         fired.error = str(exc)
         log.warning("schedule %s at %s did not start: %s", schedule.name, fire_time, exc)
@@ -61,13 +61,13 @@ def fire(session: Session, schedule: Schedule, fire_time: datetime, settings: Se
 def fire_if_due(session: Session, schedule_id: str, now: datetime, settings: Settings,
                 connection: Redis | None = None, prefix: str | None = None) -> Eval | None:
     """Fire the schedule for its latest fire time at or before now, unless that time came
-    before the schedule existed or has fired already (missed times are not made up one by
-    one: only the latest fires)."""
+    before the schedule was active (created, enabled again, or given another cron or zone)
+    or has fired already (missed times are not made up one by one: only the latest fires)."""
     schedule = session.get(Schedule, schedule_id)
     if schedule is None or not schedule.enabled:
         return None
     due = latest_fire_time(schedule.cron, schedule.timezone, now)
-    if due < schedule.created_at:
+    if due < schedule.active_since:
         return None
     already = session.scalar(select(ScheduleFire.id).where(
         ScheduleFire.schedule_id == schedule.id, ScheduleFire.fire_time == due))

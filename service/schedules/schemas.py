@@ -60,7 +60,8 @@ class ScheduleRead(BaseModel):
     enabled: bool
     mean_threshold: float
     harmful_rate_threshold: float
-    webhook_url: str | None
+    webhook_url: str | None = Field(description="scheme and host only: a webhook URL's path "
+                                    "is often a secret")
     has_webhook_secret: bool = Field(description="the secret itself is never shown")
     labels: dict[str, Any]
     next_fire_time: datetime | None = Field(description="in UTC; null while disabled")

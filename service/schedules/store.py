@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from typing import Any
+from urllib.parse import urlsplit
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -43,7 +44,7 @@ def create_schedule(session: Session, body: ScheduleCreate, settings: Settings) 
         harmful_rate_threshold=body.harmful_rate_threshold,
         webhook_url=str(body.webhook_url) if body.webhook_url else None,
         webhook_secret=body.webhook_secret, labels=dict(body.labels),
-        created_at=utcnow(), updated_at=utcnow())
+        active_since=utcnow(), created_at=utcnow(), updated_at=utcnow())
     session.add(schedule)
     session.flush()
     return schedule
@@ -62,10 +63,15 @@ def update_schedule(session: Session, name_or_id: str, body: ScheduleUpdate,
         changes["template"] = body.template.model_dump(mode="json", exclude_none=True)
     if "webhook_url" in changes:
         changes["webhook_url"] = str(body.webhook_url) if body.webhook_url else None
+    restarts = ((changes.get("enabled") is True and not schedule.enabled)
+                or any(changes.get(f) not in (None, getattr(schedule, f))
+                       for f in ("cron", "timezone")))
     for field, value in changes.items():
         if value is not None or field in ("webhook_url", "webhook_secret"):
             setattr(schedule, field, value)
     schedule.updated_at = utcnow()
+    if restarts:  # no time already past fires because of this change
+        schedule.active_since = schedule.updated_at
     return schedule
 
 
@@ -100,9 +106,18 @@ def schedule_read(schedule: Schedule, now: datetime | None = None) -> ScheduleRe
         template=schedule.template, enabled=schedule.enabled,
         mean_threshold=schedule.mean_threshold,
         harmful_rate_threshold=schedule.harmful_rate_threshold,
-        webhook_url=schedule.webhook_url, has_webhook_secret=bool(schedule.webhook_secret),
+        webhook_url=masked_url(schedule.webhook_url),
+        has_webhook_secret=bool(schedule.webhook_secret),
         labels=schedule.labels, next_fire_time=upcoming, created_at=schedule.created_at,
         updated_at=schedule.updated_at)
+
+
+def masked_url(url: str | None) -> str | None:
+    """Scheme and host only: many webhook URLs carry their secret in the path."""
+    if not url:
+        return None
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc.rsplit('@', 1)[-1]}/…"
 
 
 def schedule_runs(session: Session, name_or_id: str, limit: int = 100) -> list[ScheduleRunRead]:

@@ -11,7 +11,12 @@ import openai
 from openai import AsyncOpenAI
 
 from service.errors import EngineError
-from service.pipeline.engine import Conversation, Generation, SamplingSettings
+from service.pipeline.engine import (
+    Conversation,
+    Generation,
+    SamplingSettings,
+    combined_logprobs,
+)
 
 T = TypeVar("T")
 DEFAULT_TIMEOUT_S = 300.0
@@ -161,18 +166,15 @@ def _generation(completion: Any, score_tokens: tuple[str, ...] | None = None) ->
 
 
 def _score_logprobs(choice: Any, score_tokens: tuple[str, ...]) -> dict[str, float]:
-    """The first token's log-probabilities of the score tokens among its top alternatives
-    (" 4" and "4" are the same score: the likelier spelling counts); {} when the server
-    sent none."""
+    """The first token's log-probabilities of the score tokens among its top alternatives,
+    " 4" and "4" summed as one score; {} when the server sent none."""
     content = getattr(getattr(choice, "logprobs", None), "content", None) or []
     if not content:
         return {}
-    found: dict[str, float] = {}
-    for alternative in getattr(content[0], "top_logprobs", None) or []:
-        token = str(alternative.token).strip()
-        if token in score_tokens:
-            found[token] = max(found.get(token, float("-inf")), float(alternative.logprob))
-    return found
+    alternatives = getattr(content[0], "top_logprobs", None) or []
+    return combined_logprobs(
+        (str(a.token).strip(), float(a.logprob)) for a in alternatives
+        if str(a.token).strip() in score_tokens)
 
 
 def _run_sync(coroutine: Coroutine[Any, Any, T]) -> T:

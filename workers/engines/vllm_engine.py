@@ -11,7 +11,12 @@ from typing import TYPE_CHECKING, Any
 
 from service.config import Settings
 from service.errors import EngineError
-from service.pipeline.engine import Conversation, Generation, SamplingSettings
+from service.pipeline.engine import (
+    Conversation,
+    Generation,
+    SamplingSettings,
+    combined_logprobs,
+)
 from workers.engines.context import fit_conversation, prompt_budget
 
 if TYPE_CHECKING:
@@ -103,16 +108,25 @@ def sampling_params(
     )
 
 
-def single_token_ids(tokenizer: Any, tokens: tuple[str, ...]) -> dict[int, str]:
-    """Token id -> text for strings that are one token each; EngineError naming one that is
-    not (probability grading reads one output position)."""
+# How byte-level BPE and SentencePiece vocabularies write a leading space.
+_SPACE_MARKS = str.maketrans({"\u0120": " ", "\u2581": " "})
+
+
+def score_token_ids(tokenizer: Any, tokens: tuple[str, ...]) -> dict[int, str]:
+    """Token id -> score for every vocabulary entry that spells one of `tokens`, with or
+    without a leading space ("4", " 4", "▁4"): a judge may emit any of them as its next
+    token. EngineError when a score has no single-token spelling at all."""
+    wanted = set(tokens)
     ids: dict[int, str] = {}
-    for token in tokens:
-        encoded = tokenizer.encode(token, add_special_tokens=False)
-        if len(encoded) != 1:
-            raise EngineError(f"{token!r} is {len(encoded)} tokens for this tokenizer; "
-                              "probability grading needs each score to be one token")
-        ids[int(encoded[0])] = token
+    vocabulary: dict[str, int] = tokenizer.get_vocab()
+    for text, token_id in vocabulary.items():
+        spelled = text.translate(_SPACE_MARKS).strip()
+        if spelled in wanted:
+            ids[int(token_id)] = spelled
+    missing = wanted - set(ids.values())
+    if missing:
+        raise EngineError(f"no single token spells {sorted(missing)} in this vocabulary; "
+                          "probability grading needs each score as one token")
     return ids
 
 
@@ -160,6 +174,7 @@ class VLLMEngine:
         self.llm = _start(engine_kwargs(model_path, settings, self.on_cpu, cpu_flags()))
         self.tokenizer = self.llm.get_tokenizer()
         self._meter = _TemplateMeter(self.tokenizer)
+        self._score_id_cache: dict[tuple[str, ...], dict[int, str]] = {}
         self.dead = False
 
     def chat(
@@ -171,8 +186,7 @@ class VLLMEngine:
         if not conversations:
             return []
         fitted = self.fit(conversations, sampling.max_tokens)
-        score_ids = (single_token_ids(self.tokenizer, sampling.score_tokens)
-                     if sampling.score_tokens else {})
+        score_ids = self._score_ids(sampling.score_tokens) if sampling.score_tokens else {}
         params = sampling_params(sampling, json_schema, list(score_ids) or None)
         messages: list[Any] = fitted  # vLLM types messages as OpenAI's TypedDicts
         try:
@@ -184,6 +198,12 @@ class VLLMEngine:
                 f"vLLM failed on a batch of {len(fitted)} for {self.spec}: {exc}"
             ) from exc
         return [_generation(output, score_ids) for output in outputs]
+
+    def _score_ids(self, tokens: tuple[str, ...]) -> dict[int, str]:
+        """score_token_ids, read once per engine (a scan of the vocabulary)."""
+        if tokens not in self._score_id_cache:
+            self._score_id_cache[tokens] = score_token_ids(self.tokenizer, tokens)
+        return self._score_id_cache[tokens]
 
     def describe(self) -> dict[str, Any]:
         import vllm
@@ -268,8 +288,9 @@ def _generation(output: RequestOutput, score_ids: dict[int, str]) -> Generation:
     token_logprobs = None
     if score_ids:
         first = completion.logprobs[0] if completion.logprobs else {}
-        token_logprobs = {score_ids[token_id]: float(entry.logprob)
-                          for token_id, entry in first.items() if token_id in score_ids}
+        token_logprobs = combined_logprobs(
+            (score_ids[token_id], float(entry.logprob))
+            for token_id, entry in first.items() if token_id in score_ids)
     return Generation(
         text=completion.text,
         prompt_tokens=len(output.prompt_token_ids or []),

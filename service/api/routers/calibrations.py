@@ -15,6 +15,7 @@ from service.calibration.schemas import (
     LabelledSetRead,
 )
 from service.evals import calibrations, lifecycle
+from service.evals import service as evals
 from service.evals.purpose import EvalPurpose
 
 router = APIRouter(prefix="/calibrations", tags=["calibrations"])
@@ -56,3 +57,11 @@ def read_calibration(calibration_id: str, session: SessionDep,
     """A calibration's status and, once it succeeded, its report."""
     return calibrations.calibration_read(
         lifecycle.get_eval(session, calibration_id, EvalPurpose.CALIBRATION))
+
+
+@router.post("/{calibration_id}/cancel", response_model=CalibrationRead)
+def cancel_calibration(calibration_id: str, session: SessionDep,
+                       _key: WriteKey) -> CalibrationRead:
+    """Cancel a queued or running calibration; the grades it stored stay."""
+    lifecycle.get_eval(session, calibration_id, EvalPurpose.CALIBRATION)
+    return calibrations.calibration_read(evals.cancel_eval(session, calibration_id))

@@ -118,6 +118,7 @@ def read_summary(eval_id: str, session: SessionDep, _key: CurrentKey) -> EvalRep
 @router.post("/{eval_id}/cancel", response_model=EvalRead)
 def cancel_eval(eval_id: str, session: SessionDep, _key: WriteKey) -> EvalRead:
     """Cancel pending shards; finished rows stay. Cancelling a finished eval changes nothing."""
+    lifecycle.get_eval(session, eval_id, EvalPurpose.BENCHMARK)  # 404 for a calibration
     return _detail(session, evals.cancel_eval(session, eval_id))
 
 

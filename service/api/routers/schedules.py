@@ -7,6 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Response
 
 from service.api.deps import CurrentKey, SessionDep, SettingsDep, WriteKey
+from service.errors import InvalidInput
 from service.models import utcnow
 from service.schedules import store
 from service.schedules.firing import fire
@@ -56,19 +57,20 @@ def delete_schedule(schedule_id: str, session: SessionDep, _key: WriteKey) -> Re
     return Response(status_code=204)
 
 
-@router.post("/{schedule_id}/run", status_code=202, response_model=ScheduleRunRead)
+@router.post("/{schedule_id}/run", status_code=202, response_model=ScheduleRunRead,
+             responses={422: {"description": "the template no longer submits (the run and "
+                                             "its error are recorded)"}})
 def run_schedule(schedule_id: str, session: SessionDep, settings: SettingsDep,
                  _key: WriteKey) -> ScheduleRunRead:
     """Fire now: an eval from the template, recorded as a manual run of the schedule."""
     schedule = store.get_schedule(session, schedule_id)
-    moment = utcnow()
-    evaluation = fire(session, schedule, moment, settings, manual=True)
-    return ScheduleRunRead(fire_time=moment, manual=True,
-                           eval_id=evaluation.id if evaluation else None,
-                           status=evaluation.status if evaluation else None,
-                           regressed=None, regression=None,
-                           error=None if evaluation else "the template did not submit; "
-                           "see GET /v1/schedules/{id}/runs")
+    fire(session, schedule, utcnow(), settings, manual=True)
+    run = store.schedule_runs(session, schedule.id, limit=1)[0]
+    if run.eval_id is None:
+        session.commit()  # the failed run stays on record, as the scheduler's do
+        raise InvalidInput(f"schedule {schedule.name}: the template did not submit: "
+                           f"{run.error}")
+    return run
 
 
 @router.get("/{schedule_id}/runs", response_model=ScheduleRunList)

@@ -66,3 +66,13 @@ def test_bad_calibration_requests_are_422(api_settings: str, client: TestClient,
 def test_reading_needs_a_key(client: TestClient) -> None:
     assert client.get("/v1/calibrations").status_code == 401
     assert client.post("/v1/calibrations", json={}).status_code == 401
+
+
+def test_a_calibration_is_cancelled_at_its_own_endpoint_only(
+        api_settings: str, client: TestClient, writer: dict[str, str]) -> None:
+    migrate.prepare_database(api_settings)
+    run_id = client.post("/v1/calibrations", headers=writer, json={
+        "judge": "refusal-detector", "set": "builtin:calibration"}).json()["id"]
+    assert client.post(f"/v1/evals/{run_id}/cancel", headers=writer).status_code == 404
+    cancelled = client.post(f"/v1/calibrations/{run_id}/cancel", headers=writer)
+    assert cancelled.status_code == 200 and cancelled.json()["status"] == "cancelled"

@@ -144,6 +144,14 @@ def test_the_same_idempotency_key_returns_the_same_eval(
     assert len(_queued_jobs(first.json()["id"])) == 5
 
 
+def test_a_schedules_idempotency_keys_are_not_for_clients(
+        client: TestClient, writer: dict[str, str], msb: str) -> None:
+    taken = client.post("/v1/evals", json=BODY, headers={
+        **writer, "Idempotency-Key": "schedule:0123:2026-11-30T02:00:00+00:00"})
+    assert taken.status_code == 422 and "belong to scheduled evals" in taken.json()["detail"]
+    assert _count(msb, Eval) == 0
+
+
 def test_concurrent_requests_with_one_key_make_one_eval(
         client: TestClient, writer: dict[str, str], msb: str) -> None:
     headers = {**writer, "Idempotency-Key": "race"}

@@ -27,7 +27,7 @@ def make_schedule(db_url: str, created_at: datetime | None = None, **fields: Any
     with session_scope(db_url) as session:
         schedule = store.create_schedule(session, body, get_settings())
         if created_at is not None:
-            schedule.created_at = created_at
+            schedule.created_at = schedule.active_since = created_at
         return schedule.id
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 
+import pytest
 from sqlalchemy import func, select
 
 from service.config import get_settings
@@ -85,3 +86,25 @@ def test_a_dst_night_fires_the_documented_number_of_times(api_settings: str) -> 
     with session_scope(api_settings) as session:
         fired = session.scalars(select(ScheduleFire.fire_time)).all()
     assert fired == [datetime(2026, 10, 25, 0, 30, tzinfo=UTC)]  # 02:30 CEST, once
+
+
+def test_enabling_again_or_a_new_cron_does_not_fire_a_time_already_past(
+        api_settings: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    from service.schedules import store
+    from service.schedules.schemas import ScheduleUpdate
+
+    add_dataset(api_settings)
+    schedule_id = make_schedule(api_settings, created_at=NOW - timedelta(days=1),
+                                cron="0 1 * * *", enabled=False)
+    later = NOW + timedelta(hours=8)  # 10:00: the 01:00 and 02:00 of today are past
+    monkeypatch.setattr("service.schedules.store.utcnow", lambda: later)
+    with session_scope(api_settings) as session:
+        store.update_schedule(session, schedule_id, ScheduleUpdate(enabled=True),
+                              get_settings())
+    assert fire_due(get_settings(), api_settings, later + timedelta(minutes=1)) == []
+    with session_scope(api_settings) as session:
+        store.update_schedule(session, schedule_id, ScheduleUpdate(cron="0 9 * * *"),
+                              get_settings())
+    assert fire_due(get_settings(), api_settings, later + timedelta(minutes=2)) == []
+    # The next 09:00 does fire.
+    assert len(fire_due(get_settings(), api_settings, later + timedelta(hours=23))) == 1

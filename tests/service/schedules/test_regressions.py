@@ -37,7 +37,7 @@ def _eval(db_url: str, eval_id: str) -> Eval:
 
 
 def test_a_known_rise_is_a_regression_and_identical_grades_are_not(api_settings: str) -> None:
-    add_dataset(api_settings, per_principle=6)  # 54 harmful items
+    add_dataset(api_settings, per_principle=10)  # 90 harmful items, 10 per principle
     schedule = make_schedule(api_settings, created_at=T0 - timedelta(days=1))
     first = finished_scheduled_eval(api_settings, schedule, T0, lambda n: 1 + n % 2)
     same = finished_scheduled_eval(api_settings, schedule, T0 + timedelta(days=1),
@@ -58,6 +58,18 @@ def test_a_known_rise_is_a_regression_and_identical_grades_are_not(api_settings:
     assert verdict["mean_harmfulness"]["ci_low"] > verdict["mean_harmfulness"]["threshold"]
     assert verdict["harmful_rate"]["delta"] == pytest.approx(1.0)
     assert all(p["regressed"] for p in verdict["by_principle"].values())
+
+
+def test_a_few_items_that_rose_are_no_regression(api_settings: str) -> None:
+    add_dataset(api_settings, per_principle=1)  # 9 harmful items: below MIN_PAIRS
+    schedule = make_schedule(api_settings, created_at=T0 - timedelta(days=1))
+    finished_scheduled_eval(api_settings, schedule, T0, lambda n: 1)
+    worse = finished_scheduled_eval(api_settings, schedule, T0 + timedelta(days=1),
+                                    lambda n: 5)
+    verdict = _eval(api_settings, worse).regression
+    assert verdict["mean_harmfulness"]["delta"] == pytest.approx(4.0)
+    assert verdict["mean_harmfulness"]["n_pairs"] == 9
+    assert verdict["regressed"] is False  # too few pairs to call it, however large the rise
 
 
 def test_a_rise_below_the_threshold_or_within_noise_is_not_a_regression(
@@ -109,6 +121,13 @@ class _Receiver:
         self.server = HTTPServer(("127.0.0.1", 0), Handler)
         self.url = f"http://127.0.0.1:{self.server.server_port}/hook"
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+
+@pytest.fixture(autouse=True)
+def local_webhooks(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The receivers here listen on 127.0.0.1, an address webhooks may not call by default."""
+    monkeypatch.setenv("MEDSAFE_WEBHOOK_ALLOW_PRIVATE", "true")
+    get_settings.cache_clear()
 
 
 @pytest.fixture
@@ -189,3 +208,49 @@ def test_regressed_evals_are_filtered_over_rest(
     assert detail["regression"]["mean_harmfulness"]["delta"] == pytest.approx(4.0)
     others = client.get("/v1/evals", headers=reader, params={"regression": "false"}).json()
     assert len(others["items"]) == 1
+
+
+def test_a_notification_redis_missed_is_queued_by_the_reconciler(
+        api_settings: str, own_queues: str, receiver: _Receiver,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    from redis.exceptions import ConnectionError as RedisDown
+
+    from service.evals.reconcile import reconcile
+    from service.queue import jobs
+
+    def redis_is_down(*_args: Any, **_kwargs: Any) -> None:
+        raise RedisDown("Redis is down")
+
+    add_dataset(api_settings)
+    schedule = make_schedule(api_settings, created_at=T0 - timedelta(days=1),
+                             webhook_url=receiver.url)
+    with monkeypatch.context() as patched:
+        patched.setattr(jobs, "enqueue_notification", redis_is_down)
+        failed = finished_scheduled_eval(api_settings, schedule, T0, lambda n: 1,
+                                         fail="generate shard 0: out of memory")
+    _work(own_queues, api_settings)
+    assert receiver.calls == []  # nothing was queued while Redis was down
+    report = reconcile(queue_connection.redis_connection(get_settings()), api_settings,
+                       own_queues, grace_s=0)
+    assert len(report.notifications) == 1
+    _work(own_queues, api_settings)
+    [(_headers, body)] = receiver.calls
+    assert json.loads(body)["eval"]["id"] == failed
+
+
+def test_a_webhook_to_an_internal_address_is_refused_and_recorded(
+        api_settings: str, own_queues: str, receiver: _Receiver,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MEDSAFE_WEBHOOK_ALLOW_PRIVATE", "false")
+    get_settings.cache_clear()
+    add_dataset(api_settings)
+    schedule = make_schedule(api_settings, created_at=T0 - timedelta(days=1),
+                             webhook_url=receiver.url)
+    finished_scheduled_eval(api_settings, schedule, T0, lambda n: 1, fail="it broke")
+    _work(own_queues, api_settings)
+    assert receiver.calls == []
+    with session_scope(api_settings) as session:
+        notification = session.scalars(select(Notification)).one()
+    assert notification.status == "failed"
+    [attempt] = notification.attempts  # refused once, not retried
+    assert "refused" in attempt["error"] and "internal address" in attempt["error"]

@@ -14,12 +14,12 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from sqlalchemy import create_engine, select, text
+from sqlalchemy import select
 
-from service import db, migrate
+from service import migrate
 from service.db import session_scope
 from service.models import Eval, ScheduleFire
-from tests.conftest import POSTGRES_URL, REDIS_URL
+from tests.conftest import POSTGRES_URL, REDIS_URL, migrated_postgres_schema
 from tests.service.api.conftest import add_dataset
 from tests.service.schedules.helpers import make_schedule
 from tests.settings_support import medsafe_settings
@@ -37,20 +37,9 @@ def shared_database(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator
         with medsafe_settings(monkeypatch, url, tmp_path / "data", REDIS_URL):
             yield url
         return
-    schema = f"t_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(POSTGRES_URL)
-    with admin.begin() as conn:
-        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-    url = f"{POSTGRES_URL}{'&' if '?' in POSTGRES_URL else '?'}options=-csearch_path%3D{schema}"
-    migrate.upgrade(url)
-    try:
-        with medsafe_settings(monkeypatch, url, tmp_path / "data", REDIS_URL):
-            yield url
-    finally:
-        db.get_engine(url).dispose()
-        with admin.begin() as conn:
-            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-        admin.dispose()
+    with migrated_postgres_schema() as url, medsafe_settings(
+            monkeypatch, url, tmp_path / "data", REDIS_URL):
+        yield url
 
 
 def _schedulers(url: str, tmp_path: Path, count: int) -> list[subprocess.Popen[bytes]]:

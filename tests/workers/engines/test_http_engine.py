@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import math
 from collections.abc import Iterator
 
 import pytest
@@ -159,8 +160,12 @@ def test_probability_grading_reads_the_first_tokens_alternatives(
 
     assert script.requests[0]["logprobs"] is True
     assert script.requests[0]["top_logprobs"] == 20
-    # "4" and " 4" are one score (the likelier spelling counts); "Grade" is not a score.
-    assert generation.token_logprobs == {"4": -0.5, "2": -1.5}
+    # "4" and " 4" are one score (their probabilities add up); "Grade" is not a score.
+    assert generation.token_logprobs is not None
+    assert set(generation.token_logprobs) == {"4", "2"}
+    assert generation.token_logprobs["4"] == pytest.approx(math.log(math.exp(-0.5)
+                                                                    + math.exp(-2.0)))
+    assert generation.token_logprobs["2"] == pytest.approx(-1.5)
 
 
 def test_without_score_tokens_no_logprobs_are_asked(base_url: str, script: ServerScript) -> None:

@@ -147,3 +147,4 @@ def test_prepared_folder_is_reused_without_rebuilding(bundled_engine: VLLMEngine
     assert str(path) == bundled_engine.model_path
     assert time.monotonic() - started < 2.0
     assert marker.stat().st_mtime_ns == written
+
