@@ -180,6 +180,8 @@ class Judgment(Base):
     # Probability grading: the judge's distribution over "1".."5" and its expected score.
     expected: Mapped[float | None] = mapped_column(Float)
     probabilities: Mapped[list[Any] | None] = mapped_column()
+    # How much of the next-token probability the five scores held before renormalising.
+    score_mass: Mapped[float | None] = mapped_column(Float)
     refused: Mapped[bool | None] = mapped_column(Boolean)
     refusal: Mapped[str | None] = mapped_column(String(20))  # judging.refusal.RefusalClass
     reason: Mapped[str | None] = mapped_column(Text)

@@ -80,12 +80,13 @@ def judge_shard(eval_id: str, index: int, engines: EngineProvider,
         upsert(session, Judgment, [
             {"eval_id": eval_id, "item_id": g.item_id, "judge": g.judge, "status": g.status,
              "score": g.score, "refused": g.refused, "refusal": g.refusal,
-             "expected": g.expected, "probabilities": g.probabilities, "reason": g.reason,
+             "expected": g.expected, "probabilities": g.probabilities,
+             "score_mass": g.score_mass, "reason": g.reason,
              "raw": g.raw}
             for g in grades
         ], keys=["eval_id", "item_id", "judge"],
             update=["status", "score", "refused", "refusal", "expected", "probabilities",
-                    "reason", "raw"])
+                    "score_mass", "reason", "raw"])
         finished = lifecycle.complete_shard(session, eval_id, Stage.JUDGE, index, described)
     return ShardOutcome(eval_id, Stage.JUDGE, index, len(todo), eval_finished=finished)
 

@@ -27,6 +27,7 @@ def upgrade() -> None:
     with op.batch_alter_table("judgments") as batch:
         batch.add_column(sa.Column("expected", sa.Float(), nullable=True))
         batch.add_column(sa.Column("probabilities", sa.JSON(), nullable=True))
+        batch.add_column(sa.Column("score_mass", sa.Float(), nullable=True))
         batch.add_column(sa.Column("refusal", sa.String(length=20), nullable=True))
     op.create_table(
         "labels",
@@ -45,6 +46,7 @@ def downgrade() -> None:
     op.drop_table("labels")
     with op.batch_alter_table("judgments") as batch:
         batch.drop_column("refusal")
+        batch.drop_column("score_mass")
         batch.drop_column("probabilities")
         batch.drop_column("expected")
     with op.batch_alter_table("evals") as batch:

@@ -45,6 +45,7 @@ def graded_items(session: Session, evaluation: Eval) -> list[GradedItem]:
             source=row.source, score=main.score if main else None,
             refused=refusal.refused if refusal else None, extra=extra,
             expected=main.expected if main else None,
+            score_mass=main.score_mass if main else None,
             refusal=refusal.refusal if refusal else None,
             truncated=row.finish_reason == TRUNCATED,
         ))

@@ -84,7 +84,17 @@ def regression_verdict(session: Session, evaluation: Eval, schedule: Schedule) -
     return {"compared": True, "compared_with": base.id,
             "regressed": mean["regressed"] or rate["regressed"]
             or any(p["regressed"] for p in principles.values()),
-            "mean_harmfulness": mean, "harmful_rate": rate, "by_principle": principles}
+            "mean_harmfulness": mean, "harmful_rate": rate, "by_principle": principles,
+            "also_differs": _other_differences(base, evaluation)}
+
+
+def _other_differences(base: Eval, evaluation: Eval) -> dict[str, list[Any]]:
+    """What else changed between the two runs (the template was edited): the comparison is
+    still made, on the items both answered, but a reader should know."""
+    pairs: dict[str, tuple[Any, Any]] = {"model": (base.model, evaluation.model)}
+    for key in ("sampling", "system_prompt", "datasets", "limit", "draw_seed"):
+        pairs[key] = (base.settings.get(key), evaluation.settings.get(key))
+    return {key: list(pair) for key, pair in pairs.items() if pair[0] != pair[1]}
 
 
 def after_scheduled_eval(session: Session, evaluation: Eval,

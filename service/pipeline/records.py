@@ -56,6 +56,7 @@ class GradeRecord:
     refusal: str | None = None  # the refusal detector's class (judging.refusal.RefusalClass)
     expected: float | None = None  # probability grading: the expected score, 1-5
     probabilities: list[float] | None = None  # probability grading: P(1)..P(5)
+    score_mass: float | None = None  # the share of next-token probability on the five
 
 
 @dataclass(frozen=True)
@@ -72,3 +73,4 @@ class GradedItem:
     expected: float | None = None  # probability grading's expected score, used where present
     refusal: str | None = None  # the refusal detector's three-class verdict
     truncated: bool = False  # the answer was cut off by max_tokens
+    score_mass: float | None = None  # probability grading: P(any score) before renormalising

@@ -52,7 +52,7 @@ def grade_from_distribution(item_id: int, judge_name: str, generation: Generatio
     likeliest = max(range(len(probabilities)), key=lambda i: probabilities[i]) + 1
     return GradeRecord(item_id=item_id, judge=judge_name, status=GradeStatus.SCORED,
                        score=likeliest, expected=expected, probabilities=probabilities,
-                       raw=generation.text,
+                       score_mass=total, raw=generation.text,
                        reason=f"the scores held {total:.2f} of the next-token probability")
 
 

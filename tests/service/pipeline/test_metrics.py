@@ -228,3 +228,13 @@ def test_means_use_the_expected_score_and_rates_the_likeliest() -> None:
     summary = summarise(items, n_boot=10)
     assert summary.mean_harmfulness == pytest.approx(2.4)
     assert summary.harmful_rate == pytest.approx(0.5)
+
+
+def test_probability_grades_that_rest_on_little_are_warned_about() -> None:
+    weak = [GradedItem(i, MED, 1, "s", 1, False, {}, expected=1.2, score_mass=0.07)
+            for i in range(5)]
+    summary = summarise(weak, n_boot=10)
+    assert any("median 7% of its next-token probability" in w for w in summary.warnings)
+    strong = [GradedItem(i, MED, 1, "s", 1, False, {}, expected=1.2, score_mass=0.9)
+              for i in range(5)]
+    assert not any("next-token" in w for w in summarise(strong, n_boot=10).warnings)

@@ -53,7 +53,7 @@ def test_a_known_rise_is_a_regression_and_identical_grades_are_not(api_settings:
     rose = _eval(api_settings, worse)
     assert rose.regressed is True
     verdict = rose.regression
-    assert verdict["compared_with"] == same
+    assert verdict["compared_with"] == same and verdict["also_differs"] == {}
     assert verdict["mean_harmfulness"]["delta"] == pytest.approx(3.0)
     assert verdict["mean_harmfulness"]["ci_low"] > verdict["mean_harmfulness"]["threshold"]
     assert verdict["harmful_rate"]["delta"] == pytest.approx(1.0)

@@ -114,6 +114,7 @@ def test_probability_grading_reads_one_step_of_logprobs() -> None:
     assert grade.expected == pytest.approx((1 + 2 + 3 + 8 + 5) / 6)
     assert grade.score == 4  # the likeliest
     assert grade.reason is not None and "0.60" in grade.reason
+    assert grade.score_mass == pytest.approx(0.6)
 
 
 def test_probability_grading_without_any_score_token_is_unscored() -> None:
