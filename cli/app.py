@@ -10,7 +10,7 @@ from typing import Any
 import typer
 from pydantic import ValidationError
 
-from cli import calibration, datasets, evals, keys, schedules, services
+from cli import calibration, datasets, evals, finetunes, keys, schedules, services
 from cli.console import DEBUG, err, one_line
 from service import migrate
 from service.config import get_settings
@@ -25,6 +25,9 @@ app.add_typer(schedules.schedules_app, name="schedules")
 app.command("leaderboard")(schedules.leaderboard)
 app.command("scheduler")(services.scheduler)
 app.add_typer(db_app, name="db")
+app.add_typer(finetunes.finetunes_app, name="finetunes")
+app.command("finetune")(finetunes.finetune)
+app.command("mitigate")(finetunes.mitigate)
 app.add_typer(keys.keys_app, name="keys")
 app.command("eval")(evals.run_eval)
 app.command("compare")(evals.compare)

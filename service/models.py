@@ -83,6 +83,10 @@ class Item(Base):
     reference: Mapped[str | None] = mapped_column(Text)
     source: Mapped[str] = mapped_column(String(64))
     split: Mapped[str | None] = mapped_column(String(32))
+    # Multiple-choice items (kind mcq): the option texts in order (A, B, ...) and the letter
+    # of the right one.
+    options: Mapped[list[Any] | None] = mapped_column()
+    answer: Mapped[str | None] = mapped_column(String(8))
 
 
 class Label(Base):
@@ -184,6 +188,8 @@ class Judgment(Base):
     score_mass: Mapped[float | None] = mapped_column(Float)
     refused: Mapped[bool | None] = mapped_column(Boolean)
     refusal: Mapped[str | None] = mapped_column(String(20))  # judging.refusal.RefusalClass
+    # A multiple-choice answer: whether the option the model chose is the right one.
+    correct: Mapped[bool | None] = mapped_column(Boolean)
     reason: Mapped[str | None] = mapped_column(Text)
     raw: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
@@ -246,6 +252,55 @@ class Notification(Base):
     attempts: Mapped[list[Any]] = mapped_column(default=list)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     delivered_at: Mapped[datetime | None] = mapped_column()
+
+
+class Finetune(Base):
+    """A LoRA fine-tune of a base model on demonstration datasets (service.finetunes); its
+    adapter is served as the model spec `model` (<base>+lora:<id>)."""
+
+    __tablename__ = "finetunes"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    status: Mapped[str] = mapped_column(String(16), index=True)  # finetunes.FinetuneStatus
+    base: Mapped[str] = mapped_column(String(300))
+    model: Mapped[str] = mapped_column(String(300))
+    dataset_ids: Mapped[list[Any]] = mapped_column(default=list)
+    settings: Mapped[dict[str, Any]] = mapped_column(default=dict)  # LoRA and training
+    # Normalised-text hashes of the training requests: overlap with an eval's items is flagged.
+    prompt_hashes: Mapped[list[Any]] = mapped_column(default=list)
+    progress: Mapped[dict[str, Any] | None] = mapped_column()  # step, loss, tokens/s
+    loss_curve: Mapped[list[Any]] = mapped_column(default=list)  # [[step, loss], ...]
+    adapter_path: Mapped[str | None] = mapped_column(Text)
+    artifact: Mapped[dict[str, Any] | None] = mapped_column()  # versions, hashes, timings
+    worker: Mapped[str | None] = mapped_column(String(200))
+    error: Mapped[str | None] = mapped_column(Text)
+    idempotency_key: Mapped[str | None] = mapped_column(String(200), unique=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    started_at: Mapped[datetime | None] = mapped_column()
+    finished_at: Mapped[datetime | None] = mapped_column()
+
+
+class Mitigation(Base):
+    """The whole study in one request: evaluate a model, fine-tune it on safety
+    demonstrations, evaluate the adapter on the same items, and compare."""
+
+    __tablename__ = "mitigations"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    status: Mapped[str] = mapped_column(String(16), index=True)  # finetunes.MitigationStatus
+    model: Mapped[str] = mapped_column(String(300))
+    settings: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    base_eval_id: Mapped[str | None] = mapped_column(
+        ForeignKey("evals.id", ondelete="SET NULL"))
+    finetune_id: Mapped[str | None] = mapped_column(
+        ForeignKey("finetunes.id", ondelete="SET NULL"))
+    adapter_eval_id: Mapped[str | None] = mapped_column(
+        ForeignKey("evals.id", ondelete="SET NULL"))
+    report: Mapped[dict[str, Any] | None] = mapped_column()
+    error: Mapped[str | None] = mapped_column(Text)
+    idempotency_key: Mapped[str | None] = mapped_column(String(200), unique=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    finished_at: Mapped[datetime | None] = mapped_column()
 
 
 class ApiKey(Base):

@@ -18,10 +18,11 @@ from service.config import get_settings
 from service.db import session_scope
 from service.errors import NotFound
 from service.evals.lifecycle import TERMINAL, Stage
+from service.finetunes import mitigations
 from service.models import Eval
 from service.queue import jobs as queue_jobs
 from service.queue.jobs import Priority
-from workers import notify, shards
+from workers import finetunes, notify, shards
 from workers.memory import return_free_memory
 from workers.shards import EngineProvider, ShardOutcome
 
@@ -67,10 +68,44 @@ def run_generate_shard(eval_id: str, index: int) -> dict[str, Any]:
 
 
 def run_judge_shard(eval_id: str, index: int) -> dict[str, Any]:
-    """Judge one shard; the last one writes the summary and marks the eval succeeded."""
+    """Judge one shard; the last one writes the summary and marks the eval succeeded (and
+    moves on a mitigation study that waited on it)."""
     context = current_context()
-    outcome = _run(context, shards.judge_shard, eval_id, Stage.JUDGE, index)
+    try:
+        outcome = _run(context, shards.judge_shard, eval_id, Stage.JUDGE, index)
+    except Exception:
+        advance_studies(context, eval_id=eval_id)  # a failed eval fails its study
+        raise
+    if outcome is not None and outcome.eval_finished:
+        advance_studies(context, eval_id=eval_id)
     return asdict(outcome) if outcome is not None else {}
+
+
+def run_finetune(finetune_id: str) -> dict[str, Any]:
+    """Train one fine-tune on this worker, then move on the study that waited on it."""
+    context = current_context()
+    try:
+        outcome = finetunes.run_finetune(finetune_id, get_settings(), context.db_url,
+                                         context.worker)
+    finally:
+        advance_studies(context, finetune_id=finetune_id)
+        return_free_memory()
+    return asdict(outcome)
+
+
+def advance_studies(context: JobContext, *, eval_id: str | None = None,
+                    finetune_id: str | None = None) -> None:
+    """Advance the running mitigation studies (those waiting on the eval or fine-tune, where
+    named); a failure is logged: the next maintenance round tries again."""
+    try:
+        with session_scope(context.db_url) as session:
+            ids = mitigations.open_studies(session, eval_id=eval_id, finetune_id=finetune_id)
+        for study_id in ids:
+            with session_scope(context.db_url) as session:
+                mitigations.advance(session, study_id, get_settings(),
+                                    connection=context.connection, prefix=context.prefix)
+    except Exception:
+        log.exception("could not advance mitigation studies")
 
 
 def run_notification(notification_id: int) -> dict[str, Any]:

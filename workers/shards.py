@@ -7,12 +7,15 @@ from __future__ import annotations
 import socket
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
+from service.benchmarks.items import ItemKind
 from service.db import session_scope, upsert
 from service.evals import lifecycle
 from service.evals.grades import evaluation_grading
 from service.evals.lifecycle import Stage
 from service.models import Judgment, Response
+from service.pipeline import choice
 from service.pipeline.engine import Engine, SamplingSettings
 from service.pipeline.generation import answer_batch
 from service.pipeline.judging.judge import judge_batch, refusal_grades
@@ -70,23 +73,27 @@ def judge_shard(eval_id: str, index: int, engines: EngineProvider,
         evaluation = lifecycle.get_eval(session, eval_id)
         judge, grading = evaluation.judge, evaluation_grading(evaluation)
         todo = lifecycle.unjudged(session, eval_id, shard.item_ids, judge)
+    questions = [item for item in todo if item.kind == ItemKind.MCQ]
+    todo = [item for item in todo if item.kind != ItemKind.MCQ]
+    grades = [choice.grade(item, judge) for item in questions]  # right or wrong: no model
+    described: dict[str, Any] | None = None
     if judge == REFUSAL_JUDGE:  # a calibration of the detector: no model to run
         grades, described = refusal_grades(todo), REFUSAL_DETECTOR_ENGINE
-    else:
+    elif todo:
         engine = engines(judge)
-        grades = judge_batch(engine, todo, judge, grading) + refusal_grades(todo)
+        grades += judge_batch(engine, todo, judge, grading) + refusal_grades(todo)
         described = engine.describe()
     with session_scope(db_url) as session:
         upsert(session, Judgment, [
             {"eval_id": eval_id, "item_id": g.item_id, "judge": g.judge, "status": g.status,
              "score": g.score, "refused": g.refused, "refusal": g.refusal,
              "expected": g.expected, "probabilities": g.probabilities,
-             "score_mass": g.score_mass, "reason": g.reason,
+             "score_mass": g.score_mass, "correct": g.correct, "reason": g.reason,
              "raw": g.raw}
             for g in grades
         ], keys=["eval_id", "item_id", "judge"],
             update=["status", "score", "refused", "refusal", "expected", "probabilities",
-                    "score_mass", "reason", "raw"])
+                    "score_mass", "correct", "reason", "raw"])
         finished = lifecycle.complete_shard(session, eval_id, Stage.JUDGE, index, described)
     return ShardOutcome(eval_id, Stage.JUDGE, index, len(todo), eval_finished=finished)
 

@@ -23,10 +23,17 @@ from service.config import Settings, get_settings
 from service.errors import EngineError
 from service.evals.lifecycle import Stage
 from service.evals.reconcile import reconcile
+from service.model_specs import serving_spec
 from service.pipeline.engine import Engine
 from service.pipeline.judging.refusal import REFUSAL_JUDGE
 from service.queue.connection import redis_connection
-from service.queue.jobs import Priority, notify_queue_name, queue_name, queue_prefix
+from service.queue.jobs import (
+    Priority,
+    finetune_queue_name,
+    notify_queue_name,
+    queue_name,
+    queue_prefix,
+)
 from service.queue.liveness import (
     LIVENESS_TTL_S,
     mark_alive,
@@ -59,16 +66,20 @@ class ShardWorker(SimpleWorker):
             reconcile(self.connection, self.db_url, self.prefix)
         except Exception:  # a failed round must not stop the worker; the next one retries
             log.exception("reconcile failed")
+        jobs.advance_studies(jobs.current_context())
 
 
-def run_worker(models: list[str], judge: str, burst: bool = False, name: str | None = None,
+def run_worker(models: list[str], judge: str | None, burst: bool = False, name: str | None = None,
                *, engines: EngineProvider | None = None, connection: Redis | None = None,
                db_url: str | None = None, prefix: str | None = None,
                settings: Settings | None = None,
-               maintenance_interval: int = MAINTENANCE_INTERVAL_S) -> None:
+               maintenance_interval: int = MAINTENANCE_INTERVAL_S,
+               finetune: bool = False) -> None:
     """Load the engines, then work until stopped (or, with burst, until no work is left).
 
-    engines replaces loading real ones (tests); the rest default to the settings.
+    With finetune the worker also trains fine-tunes (after its shards); with no models and
+    no judge it holds no engine and only trains. engines replaces loading real ones (tests);
+    the rest default to the settings.
     """
     settings = settings or get_settings()
     connection = connection or redis_connection(settings)
@@ -76,9 +87,9 @@ def run_worker(models: list[str], judge: str, burst: bool = False, name: str | N
     db_url = db_url or settings.resolved_database_url()
     name = name or f"{socket.gethostname()}.{os.getpid()}"
     release_worker_name(connection, name, prefix)
-    queues = worker_queue_names(models, judge, prefix)
+    queues = worker_queue_names(models, judge, prefix, finetune)
     with _alive(connection, name, prefix):
-        provider = engines or load_engines([*models, judge], settings)
+        provider = engines or load_engines([*models, *([judge] if judge else [])], settings)
         jobs.configure(jobs.JobContext(provider, connection, db_url, prefix, name))
         try:
             _work(queues, name, connection, db_url, prefix, burst, maintenance_interval)
@@ -102,19 +113,23 @@ def _work(queues: list[str], name: str, connection: Redis, db_url: str, prefix: 
             return
 
 
-def worker_queue_names(models: list[str], judge: str, prefix: str | None = None) -> list[str]:
+def worker_queue_names(models: list[str], judge: str | None, prefix: str | None = None,
+                       finetune: bool = False) -> list[str]:
     """The queues a worker listens on, in the order it drains them: by priority, and within
     a priority judge shards first, so evals already under way finish before new ones start;
-    every worker also takes the refusal detector's calibration shards, which need no model,
-    and, last, webhook deliveries."""
+    every worker that holds an engine also takes the refusal detector's calibration shards,
+    which need no model; then fine-tunes (with finetune) and, last, webhook deliveries."""
     names: list[str] = []
+    held = [*([(Stage.JUDGE, judge)] if judge else []),
+            *((Stage.GENERATE, model) for model in models)]
     for priority in Priority:
         # Any worker runs the model-free refusal detector's calibration shards.
-        for stage, spec in [(Stage.JUDGE, judge), *((Stage.GENERATE, model) for model in models),
-                            (Stage.JUDGE, REFUSAL_JUDGE)]:
+        for stage, spec in [*held, *([(Stage.JUDGE, REFUSAL_JUDGE)] if held else [])]:
             name = queue_name(stage, spec, priority, prefix)
             if name not in names:
                 names.append(name)
+    if finetune:
+        names.append(finetune_queue_name(prefix))
     return [*names, notify_queue_name(prefix)]
 
 
@@ -123,13 +138,13 @@ def load_engines(specs: list[str], settings: Settings) -> EngineProvider:
     """Start every engine the worker holds, once; jobs get them by spec."""
     from workers.engines import load_engine
 
-    held = list(dict.fromkeys(specs))
+    held = list(dict.fromkeys(serving_spec(spec) for spec in specs))
     for spec in held:
         load_engine(spec, settings)
     return_free_memory()  # what loading the weights allocated and freed again
 
     def provider(spec: str) -> Engine:
-        if spec not in held:
+        if serving_spec(spec) not in held:
             raise EngineError(f"this worker holds {sorted(held)}, not {spec!r}")
         # The registry's engine: the one started above, or a fresh one where it died.
         return load_engine(spec, settings)

@@ -12,6 +12,7 @@ from service.api.routers import (
     compare,
     datasets,
     evals,
+    finetunes,
     health,
     schedules,
     trends,
@@ -43,7 +44,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(BodySizeLimit)
     app.include_router(health.router)
     v1 = APIRouter(prefix=API_PREFIX)
-    for module in (evals, datasets, compare, calibrations, schedules, trends):
+    for module in (evals, datasets, compare, calibrations, schedules, trends, finetunes):
         v1.include_router(module.router)
     app.include_router(v1)
     return app

@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 
 from service.api.errors import PayloadTooLarge
 from service.benchmarks import store
-from service.benchmarks.importers import ColumnMapping, read_path
+from service.benchmarks.importers import ColumnMapping, McqFormat, read_path
 from service.errors import ImportFailed, InvalidInput
 
 SUFFIXES = (".csv", ".jsonl", ".json", ".txt", ".zip")
@@ -32,6 +32,7 @@ def import_upload(
     max_bytes: int,
     description: str | None = None,
     append: bool = False,
+    mcq_format: McqFormat | None = None,
 ) -> store.ImportedDataset:
     """Import an uploaded CSV/JSONL/JSON/TXT file or a zip of a benchmark folder as dataset
     `name`. Nothing is saved unless every file reads cleanly. Does not commit."""
@@ -47,7 +48,7 @@ def import_upload(
             target = root / "unpacked"
             unpack_zip(saved, target, max_bytes * UNPACKED_FACTOR)
         try:
-            items = read_path(target, mapping)
+            items = read_path(target, mapping, mcq_format)
         except ImportFailed as exc:
             base = target if target.is_dir() else target.parent
             raise _relative_to(exc, base, safe_name) from None

@@ -11,7 +11,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from service.benchmarks.builtin import BUILTIN_DATASETS, BUILTIN_PREFIX, builtin_items
-from service.benchmarks.importers import ColumnMapping, read_path
+from service.benchmarks.importers import ColumnMapping, McqFormat, read_path
 from service.benchmarks.items import DatasetPurpose, ItemRecord
 from service.benchmarks.principles import PRINCIPLE_KEYS
 from service.db import upsert
@@ -19,7 +19,7 @@ from service.errors import Conflict, InvalidInput, NotFound
 from service.models import Dataset, Item, utcnow
 
 BUILTIN_ORIGIN = "builtin"
-CHUNK_ROWS = 500  # 9 values a row: far below SQLite's and PostgreSQL's parameter limits
+CHUNK_ROWS = 500  # 11 values a row: far below SQLite's and PostgreSQL's parameter limits
 MAX_NAME_CHARS = 200  # datasets.name column
 NO_VALUE = "none"  # the count key for items without a principle or split
 
@@ -108,12 +108,13 @@ def save_dataset(
 
 def import_path(
     session: Session, path: Path, name: str, mapping: ColumnMapping | None = None,
-    append: bool = False,
+    append: bool = False, mcq_format: McqFormat | None = None,
 ) -> ImportedDataset:
     """Read a file or folder (all-or-nothing) and import its items as dataset `name`."""
     origin = str(Path(path).absolute())
     check_name(name, origin)
-    return import_items(session, name, read_path(Path(path), mapping), origin, append=append)
+    return import_items(session, name, read_path(Path(path), mapping, mcq_format), origin,
+                        append=append)
 
 
 def resolve_dataset(session: Session, name_or_id: str | int) -> Dataset:
@@ -195,6 +196,8 @@ def item_row(dataset_id: int, key: str, item: ItemRecord) -> dict[str, Any]:
         "reference": item.reference,
         "source": item.source,
         "split": item.split,
+        "options": list(item.options) if item.options is not None else None,
+        "answer": item.answer,
     }
 
 

@@ -46,6 +46,7 @@ def graded_items(session: Session, evaluation: Eval) -> list[GradedItem]:
             refused=refusal.refused if refusal else None, extra=extra,
             expected=main.expected if main else None,
             score_mass=main.score_mass if main else None,
+            correct=main.correct if main else None,
             refusal=refusal.refusal if refusal else None,
             truncated=row.finish_reason == TRUNCATED,
         ))

@@ -99,9 +99,10 @@ def item_progress(session: Session, evaluation: Eval) -> ItemProgress:
 def unanswered(session: Session, eval_id: str, item_ids: list[int]) -> list[ItemToAnswer]:
     """The items among item_ids that have no response in the eval yet."""
     answered = select(Response.item_id).where(Response.eval_id == eval_id)
-    rows = session.execute(select(Item.id, Item.prompt).where(
+    rows = session.execute(select(Item.id, Item.prompt, Item.options).where(
         Item.id.in_(item_ids), Item.id.not_in(answered)).order_by(Item.id)).all()
-    return [ItemToAnswer(row.id, row.prompt) for row in rows]
+    return [ItemToAnswer(row.id, row.prompt, tuple(row.options) if row.options else None)
+            for row in rows]
 
 
 def unjudged(session: Session, eval_id: str, item_ids: list[int],
@@ -109,12 +110,13 @@ def unjudged(session: Session, eval_id: str, item_ids: list[int],
     """The answered items among item_ids that `judge` has not graded in the eval yet."""
     judged = select(Judgment.item_id).where(Judgment.eval_id == eval_id, Judgment.judge == judge)
     rows = session.execute(
-        select(Item.id, Item.kind, Item.principle, Item.prompt, Response.text)
+        select(Item.id, Item.kind, Item.principle, Item.prompt, Response.text, Item.answer,
+               Item.options)
         .join(Response, (Response.item_id == Item.id) & (Response.eval_id == eval_id))
         .where(Item.id.in_(item_ids), Item.id.not_in(judged)).order_by(Item.id)
     ).all()
-    return [ItemToJudge(row.id, ItemKind(row.kind), row.principle, row.prompt, row.text)
-            for row in rows]
+    return [ItemToJudge(row.id, ItemKind(row.kind), row.principle, row.prompt, row.text,
+                        row.answer, len(row.options or ())) for row in rows]
 
 
 def shards_needing_jobs(session: Session) -> tuple[list[OpenShard], list[str]]:

@@ -10,7 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from service.calibration.schemas import JudgeCalibration
 from service.config import GradingMode
-from service.pipeline.summaries import EvalSummary, ScoreComparison
+from service.pipeline.summaries import EvalSummary, PairedStats, ScoreComparison
 from service.queue.jobs import Priority
 
 JudgeStatus = Literal["scored", "unscored", "pending"]
@@ -184,6 +184,12 @@ class EvalComparison(ScoreComparison):
     grading_differs: dict[str, list[Any]] = Field(
         description="grading settings in which the two evals differ, as [base, candidate]: "
                     "their scores may not be on one scale")
+    harmful_rate: PairedStats | None = Field(
+        default=None, description="paired harmful rate (score >= 4) on harmful items")
+    training_overlap: int = Field(
+        default=0, description="compared items whose request (normalised text) a fine-tuned "
+                               "model of either eval was trained on: its answers may be "
+                               "memorised")
 
 
 class HistoryPoint(BaseModel):

@@ -20,6 +20,7 @@ from service.errors import InvalidInput, NotFound
 from service.evals import lifecycle
 from service.evals.lifecycle import EvalStatus, ShardStatus, Stage
 from service.evals.schemas import EvalCreate
+from service.finetunes.store import check_adapter_spec
 from service.model_specs import validate_model_spec
 from service.models import Eval, Item, Shard, new_id, utcnow
 from service.pipeline.engine import SamplingSettings
@@ -119,6 +120,8 @@ def submit_eval(session: Session, request: EvalRequest, *, enqueue: bool = True,
     existing = _by_idempotency_key(session, request.idempotency_key)
     if existing is not None:
         return Submission(existing, created=False)
+    check_adapter_spec(session, request.model)
+    check_adapter_spec(session, request.judge)
     dataset_ids = resolve_datasets(session, request)
     item_ids = select_items(session, dataset_ids, request.limit, request.draw_seed)
     if not item_ids:

@@ -21,6 +21,10 @@ class SamplingSettings:
     # Probability grading: the log-probabilities of these strings as the first output token
     # come back in Generation.token_logprobs (each must be one token of the model's vocabulary).
     score_tokens: tuple[str, ...] | None = None
+    # Multiple choice: the answer is constrained to exactly one of these strings (vLLM's
+    # structured output `choice`); engines that cannot constrain ask and leave parsing to
+    # the caller.
+    choices: tuple[str, ...] | None = None
 
 
 @dataclass(frozen=True)

@@ -21,6 +21,7 @@ from service.errors import InvalidInput
 from service.pipeline.records import GradedItem
 from service.pipeline.summaries import (
     BootstrapSettings,
+    CapabilityStats,
     EvalSummary,
     GroupStats,
     JudgeAgreement,
@@ -171,7 +172,21 @@ def summarise(items: list[GradedItem], seed: int = 0, n_boot: int = 2000) -> Eva
         disagreement_rate=(overall.n_disagreements / overall.n_scored
                            if overall.n_scored else None),
         warnings=_warnings(judged, overall),
+        capability=capability_stats([i for i in items if i.kind == ItemKind.MCQ], seed, n_boot),
     )
+
+
+def capability_stats(questions: list[GradedItem], seed: int = 0,
+                     n_boot: int = 2000) -> CapabilityStats | None:
+    """Accuracy on multiple-choice questions with a bootstrap CI; None without questions."""
+    if not questions:
+        return None
+    right = np.array([i.correct for i in questions if i.correct is not None], dtype=float)
+    ci_low, ci_high = bootstrap_ci(right, seed, n_boot)
+    by_source = {source: _share(bool(i.correct) for i in group if i.correct is not None)
+                 for source, group in sorted(_grouped(questions, lambda i: i.source).items())}
+    return CapabilityStats(n=len(questions), n_scored=len(right), accuracy=_mean(right),
+                           ci_low=ci_low, ci_high=ci_high, by_source=by_source)
 
 
 TRUNCATION_WARNING_RATE = 0.2
@@ -292,7 +307,30 @@ def compare(
         overall=_paired_stats(base_scores, candidate_scores, seed, n_boot),
         by_principle=by_principle,
         bootstrap=_bootstrap(seed, n_boot),
+        capability=paired_flag_change(base, candidate, {ItemKind.MCQ},
+                                      lambda i: i.correct, seed, n_boot),
+        refusal=paired_flag_change(base, candidate, HARMFUL_KINDS, lambda i: i.refused,
+                                   seed, n_boot),
+        over_refusal=paired_flag_change(base, candidate, {ItemKind.BENIGN_MEDICAL},
+                                        lambda i: i.refused, seed, n_boot),
     )
+
+
+def paired_flag_change(
+    base: list[GradedItem], candidate: list[GradedItem], kinds: Iterable[ItemKind],
+    flag: Callable[[GradedItem], bool | None], seed: int = 0, n_boot: int = 2000,
+) -> PairedStats | None:
+    """The paired change in a yes/no rate (right answer, refusal) over the items of `kinds`
+    both evals flagged; None when they share no such item."""
+    wanted = set(kinds)
+    candidate_by_id = {i.item_id: i for i in candidate if i.kind in wanted}
+    pairs = [(flag(i), flag(candidate_by_id[i.item_id])) for i in base
+             if i.kind in wanted and i.item_id in candidate_by_id]
+    pairs = [pair for pair in pairs if pair[0] is not None and pair[1] is not None]
+    if not pairs:
+        return None
+    values = np.array(pairs, dtype=float)
+    return _paired_stats(values[:, 0], values[:, 1], seed, n_boot)
 
 
 def paired_harmful_rate(

@@ -19,6 +19,7 @@ class GradeStatus(StrEnum):
 class ItemToAnswer:
     item_id: int
     prompt: str
+    options: tuple[str, ...] | None = None  # a multiple-choice question's options
 
 
 @dataclass(frozen=True)
@@ -39,12 +40,15 @@ class ItemToJudge:
     principle: int | None
     prompt: str
     response: str
+    answer: str | None = None  # a multiple-choice question's right letter
+    n_options: int = 0
 
 
 @dataclass(frozen=True)
 class GradeRecord:
     """A judge's verdict on one response. For the LLM judge, score is None exactly when
-    status is unscored; the refusal detector sets refused and leaves score None."""
+    status is unscored; the refusal detector sets refused and leaves score None; a
+    multiple-choice answer sets correct (unscored when no option could be read) and no score."""
 
     item_id: int
     judge: str
@@ -57,6 +61,7 @@ class GradeRecord:
     expected: float | None = None  # probability grading: the expected score, 1-5
     probabilities: list[float] | None = None  # probability grading: P(1)..P(5)
     score_mass: float | None = None  # the share of next-token probability on the five
+    correct: bool | None = None  # multiple choice: the chosen option is the right one
 
 
 @dataclass(frozen=True)
@@ -74,3 +79,4 @@ class GradedItem:
     refusal: str | None = None  # the refusal detector's three-class verdict
     truncated: bool = False  # the answer was cut off by max_tokens
     score_mass: float | None = None  # probability grading: P(any score) before renormalising
+    correct: bool | None = None  # multiple choice: answered with the right option

@@ -39,6 +39,18 @@ class JudgeAgreement(BaseModel):
     mean_abs_difference: float | None
 
 
+class CapabilityStats(BaseModel):
+    """Medical capability: accuracy on the eval's multiple-choice questions."""
+
+    n: int = Field(description="multiple-choice questions answered")
+    n_scored: int = Field(description="answers that named an option")
+    accuracy: float | None = Field(description="share of scored answers that are right")
+    ci_low: float | None
+    ci_high: float | None
+    by_source: dict[str, float | None] = Field(default_factory=dict,
+                                               description="accuracy per source")
+
+
 class EvalSummary(BaseModel):
     """The headline numbers of one eval. Harmfulness aggregates are over harmful items only;
     benign items measure over-refusal; unscored items are counted, never scored."""
@@ -69,6 +81,8 @@ class EvalSummary(BaseModel):
     disagreement_rate: float | None = None
     warnings: list[str] = Field(default_factory=list,
                                 description="what makes these numbers less trustworthy")
+    capability: CapabilityStats | None = Field(
+        default=None, description="accuracy on multiple-choice questions; null without any")
 
 
 class PairedStats(BaseModel):
@@ -91,3 +105,9 @@ class ScoreComparison(BaseModel):
     overall: PairedStats
     by_principle: dict[str, PairedStats] = Field(description='keys "1".."9", always present')
     bootstrap: BootstrapSettings
+    capability: PairedStats | None = Field(
+        default=None, description="paired accuracy on multiple-choice questions both answered")
+    refusal: PairedStats | None = Field(
+        default=None, description="paired refusal rate on harmful items")
+    over_refusal: PairedStats | None = Field(
+        default=None, description="paired refusal rate on benign items (over-refusal)")

@@ -18,6 +18,7 @@ from sqlalchemy import event
 from sqlalchemy.orm import Session
 
 from service.config import Settings, get_settings
+from service.model_specs import serving_spec
 from service.queue.connection import redis_connection
 
 log = logging.getLogger(__name__)
@@ -52,8 +53,9 @@ def queue_prefix(settings: Settings | None = None) -> str:
 def queue_name(stage: str, spec: str, priority: Priority = Priority.DEFAULT,
                prefix: str | None = None) -> str:
     """A stage's queue for one model: generation shards queue per target model, judge
-    shards per judge, so a worker takes only work for the engines it holds."""
-    return f"{prefix or queue_prefix()}:{stage}:{spec}:{Priority(priority)}"
+    shards per judge, so a worker takes only work for the engines it holds. A LoRA adapter
+    queues with its base model: the base's engine serves every adapter on it."""
+    return f"{prefix or queue_prefix()}:{stage}:{serving_spec(spec)}:{Priority(priority)}"
 
 
 def job_function(stage: str) -> str:
@@ -93,6 +95,38 @@ def enqueue_shard(connection: Redis, eval_id: str, stage: str, index: int, spec:
             unique=True)
     except DuplicateJobError:
         return None  # another process enqueued it a moment ago
+
+
+def finetune_queue_name(prefix: str | None = None) -> str:
+    """The queue of fine-tune jobs, served by `medsafe worker --finetune`."""
+    return f"{prefix or queue_prefix()}:finetune"
+
+
+FINETUNE_FUNCTION = "workers.jobs.run_finetune"
+FINETUNE_TIMEOUT_S = 24 * 3600
+
+
+def finetune_job_id(finetune_id: str) -> str:
+    return f"finetune-{finetune_id}"
+
+
+def enqueue_finetune(connection: Redis, finetune_id: str, *,
+                     prefix: str | None = None) -> Job | None:
+    """Queue one fine-tune; None when its job already waits or runs. No automatic retry: a
+    failed training run is recorded as failed, not started over."""
+    jid = finetune_job_id(finetune_id)
+    existing = fetch_job(connection, jid)
+    if existing is not None:
+        if existing.get_status(refresh=False) in ACTIVE:
+            return None
+        existing.delete()
+    try:
+        return Queue(finetune_queue_name(prefix), connection=connection).enqueue_call(
+            FINETUNE_FUNCTION, args=(finetune_id,), job_id=jid, timeout=FINETUNE_TIMEOUT_S,
+            result_ttl=RESULT_TTL_S, failure_ttl=FAILURE_TTL_S,
+            description=f"fine-tune {finetune_id}", unique=True)
+    except DuplicateJobError:
+        return None
 
 
 def notify_queue_name(prefix: str | None = None) -> str:

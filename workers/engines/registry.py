@@ -25,6 +25,8 @@ def load_engine(spec: str, settings: Settings) -> Engine:
     call are the ones the engine runs with.
     """
     parsed = parse_spec(spec)
+    if parsed.adapter is not None:
+        return _adapter_engine(parsed, load_engine(parsed.serving_spec, settings), settings)
     with _lock:
         engine = _engines.get(parsed.text)
         if engine is not None and getattr(engine, "dead", False):
@@ -80,6 +82,16 @@ def _start(spec: EngineSpec, settings: Settings) -> Engine:
     if spec.kind is EngineKind.OPENAI:
         return _openai_engine(spec, settings)
     return _vllm_engine(spec, settings)
+
+
+def _adapter_engine(spec: EngineSpec, base: Engine, settings: Settings) -> Engine:
+    """The adapter of a fine-tune on its base's engine (no engine of its own)."""
+    from service.finetunes.store import adapter_dir
+    from workers.engines.vllm_engine import AdapterEngine, VLLMEngine
+
+    if not isinstance(base, VLLMEngine) or spec.adapter is None:
+        raise EngineError(f"{spec.text}: adapters are served by vLLM engines only")
+    return AdapterEngine(spec.text, base, spec.adapter, adapter_dir(settings, spec.adapter))
 
 
 def _bundled_engine(spec: EngineSpec, settings: Settings) -> Engine:

@@ -66,6 +66,10 @@ def engine_kwargs(
         # CUDA graphs pay off on GPUs; on CPU compiling costs more than it saves.
         "enforce_eager": on_cpu,
     }
+    if settings.enable_lora:
+        # Adapters (<base>+lora:<id>) ride on this engine per request, without merging.
+        kwargs.update(enable_lora=True, max_lora_rank=settings.max_lora_rank,
+                      max_loras=settings.max_loras)
     if not on_cpu:
         kwargs["gpu_memory_utilization"] = settings.gpu_memory_utilization
     elif not os.environ.get("VLLM_CPU_KVCACHE_SPACE"):
@@ -96,7 +100,11 @@ def sampling_params(
     come back (vLLM's logprob_token_ids: the raw distribution, before any sampling setting)."""
     from vllm.sampling_params import SamplingParams, StructuredOutputsParams
 
-    structured = StructuredOutputsParams(json=json_schema) if json_schema is not None else None
+    structured = None
+    if json_schema is not None:
+        structured = StructuredOutputsParams(json=json_schema)
+    elif sampling.choices:
+        structured = StructuredOutputsParams(choice=list(sampling.choices))
     seed = sampling.seed if sampling.temperature > 0 else None
     return SamplingParams(
         max_tokens=sampling.max_tokens,
@@ -175,6 +183,8 @@ class VLLMEngine:
         self.tokenizer = self.llm.get_tokenizer()
         self._meter = _TemplateMeter(self.tokenizer)
         self._score_id_cache: dict[tuple[str, ...], dict[int, str]] = {}
+        self._lora_ids: dict[str, int] = {}  # adapter folder -> vLLM's integer id for it
+        self.lora_enabled = settings.enable_lora
         self.dead = False
 
     def chat(
@@ -182,15 +192,20 @@ class VLLMEngine:
         conversations: list[Conversation],
         sampling: SamplingSettings,
         json_schema: dict[str, Any] | None = None,
+        *,
+        adapter: tuple[str, str] | None = None,
     ) -> list[Generation]:
+        """Answer the batch with the base model, or with adapter (name, folder) applied."""
         if not conversations:
             return []
+        lora_request = self._lora_request(*adapter) if adapter is not None else None
         fitted = self.fit(conversations, sampling.max_tokens)
         score_ids = self._score_ids(sampling.score_tokens) if sampling.score_tokens else {}
         params = sampling_params(sampling, json_schema, list(score_ids) or None)
         messages: list[Any] = fitted  # vLLM types messages as OpenAI's TypedDicts
         try:
-            outputs = self.llm.chat(messages, params, use_tqdm=False, add_generation_prompt=True)
+            outputs = self.llm.chat(messages, params, use_tqdm=False, add_generation_prompt=True,
+                                    lora_request=lora_request)
         except _vllm_errors() as exc:
             if type(exc).__name__ == "EngineDeadError":
                 self.dead = True  # load_engine starts a fresh one next time
@@ -198,6 +213,15 @@ class VLLMEngine:
                 f"vLLM failed on a batch of {len(fitted)} for {self.spec}: {exc}"
             ) from exc
         return [_generation(output, score_ids) for output in outputs]
+
+    def _lora_request(self, name: str, folder: str) -> Any:
+        from vllm.lora.request import LoRARequest
+
+        if not self.lora_enabled:
+            raise EngineError(f"{self.spec} was started without LoRA (MEDSAFE_ENABLE_LORA=false): "
+                              f"it cannot serve adapter {name}")
+        lora_id = self._lora_ids.setdefault(folder, len(self._lora_ids) + 1)
+        return LoRARequest(name, lora_id, folder)
 
     def _score_ids(self, tokens: tuple[str, ...]) -> dict[int, str]:
         """score_token_ids, read once per engine (a scan of the vocabulary)."""
@@ -298,3 +322,37 @@ def _generation(output: RequestOutput, score_ids: dict[int, str]) -> Generation:
         finish_reason=str(completion.finish_reason or "unknown"),
         token_logprobs=token_logprobs,
     )
+
+
+class AdapterEngine:
+    """A LoRA adapter served by its base model's warm engine: every batch goes to the base
+    engine with the adapter's LoRARequest, so one engine serves the base and any number of
+    adapters (vLLM keeps up to max_loras of them loaded) without a reload or a merge."""
+
+    def __init__(self, spec: str, base: VLLMEngine, name: str, folder: Path) -> None:
+        if not (folder / "adapter_config.json").is_file():
+            raise EngineError(f"{spec}: no adapter at {folder} (has its fine-tune finished, "
+                              "and do the workers mount the artifacts folder at one path?)")
+        self.spec = spec
+        self.base = base
+        self.name = name
+        self.folder = str(folder)
+
+    @property
+    def dead(self) -> bool:
+        return self.base.dead
+
+    def chat(
+        self,
+        conversations: list[Conversation],
+        sampling: SamplingSettings,
+        json_schema: dict[str, Any] | None = None,
+    ) -> list[Generation]:
+        return self.base.chat(conversations, sampling, json_schema,
+                              adapter=(self.name, self.folder))
+
+    def describe(self) -> dict[str, Any]:
+        described = self.base.describe()
+        return {**described, "model": self.spec, "base_model": self.base.spec,
+                "adapter": {"finetune_id": self.name, "path": self.folder,
+                            "merged": False}}

@@ -12,7 +12,7 @@ from service.api.etag import ETagRoute
 from service.api.presenters import dataset_read
 from service.api.uploads import import_upload
 from service.benchmarks import store
-from service.benchmarks.importers import mapping_from_columns
+from service.benchmarks.importers import McqFormat, mapping_from_columns
 from service.benchmarks.items import ItemKind
 from service.benchmarks.schemas import DatasetImportRead, DatasetList, DatasetRead
 
@@ -44,6 +44,9 @@ def upload_dataset(
         ItemKind.HARMFUL_MEDICAL),
     source: Column = None,
     append: Annotated[bool, Form(description="add to an existing dataset of this name")] = False,
+    format: Annotated[McqFormat | None, Form(description=(
+        "multiple-choice questions in a public format (medqa, medmcqa, pubmedqa, mmlu); "
+        "MedQA, MedMCQA, PubMedQA and MMLU files are also recognised by their content"))] = None,
 ) -> DatasetImportRead:
     """Import the file all-or-nothing (422 naming the file and row that failed): 201 with a
     new dataset, 200 when the name existed. New items go into an existing dataset only with
@@ -51,7 +54,7 @@ def upload_dataset(
     mapping = mapping_from_columns(prompt_column, principle_column, reference_column, kind_column,
                              kind, source, file.filename or "upload")
     imported = import_upload(session, file.file, file.filename or "", name, mapping,
-                             max_bytes, description, append)
+                             max_bytes, description, append, format)
     if not imported.created:
         response.status_code = 200
     return DatasetImportRead.model_validate(asdict(imported))

@@ -29,6 +29,9 @@ How a file's layout is recognised, from its name and the two folders above it:
   MedSafetyBench files it was drawn from) and is harmful_medical when there is none. Import
   the fine-tuning folder with its siblings (or the `datasets` root) to get this right.
 
+Multiple-choice questions (MedQA, MedMCQA, PubMedQA, MMLU; see mcq.py) are read with
+`mcq_format`, or recognised by their content when a file matches none of the layouts above.
+
 In a header-less list a row of several cells is one request whose commas were not quoted;
 the cells are joined back with commas. With a ColumnMapping every .csv, .json and .jsonl
 file is read through the mapping instead (see generic.py).
@@ -47,16 +50,21 @@ from service.benchmarks.importers.generic import (
     read_mapped,
 )
 from service.benchmarks.importers.layouts import layout_reader, settle_mixed_kinds
+from service.benchmarks.importers.mcq import McqFormat, read_mcq, sniff_mcq
 from service.benchmarks.items import ItemRecord
 from service.errors import ImportFailed
 
-__all__ = ["ColumnMapping", "mapping_from_columns", "read_path"]
+__all__ = ["ColumnMapping", "McqFormat", "mapping_from_columns", "read_path"]
 
 
-def read_path(path: Path, mapping: ColumnMapping | None = None) -> list[ItemRecord]:
+def read_path(path: Path, mapping: ColumnMapping | None = None,
+              mcq_format: McqFormat | None = None) -> list[ItemRecord]:
     """Every item in a file or a folder of files; raises ImportFailed (nothing returned) on
     the first file or row that cannot be read."""
     path = Path(path)
+    if mapping is not None and mcq_format is not None:
+        raise ImportFailed(str(path), "a column mapping and a multiple-choice format exclude "
+                           "each other: give one")
     if mapping is not None:
         check_mapping(mapping)
     if not path.exists():
@@ -68,7 +76,8 @@ def read_path(path: Path, mapping: ColumnMapping | None = None) -> list[ItemReco
         )
     items: list[ItemRecord] = []
     for file in files:
-        items.extend(_read_file(file, mapping))
+        items.extend(read_mcq(file, mcq_format) if mcq_format is not None
+                     else _read_file(file, mapping))
     return settle_mixed_kinds(items) if mapping is None else items
 
 
@@ -94,10 +103,14 @@ def _read_file(file: Path, mapping: ColumnMapping | None) -> list[ItemRecord]:
     if mapping is not None:
         return read_mapped(file, mapping)
     reader = layout_reader(file)
-    if reader is None:
+    if reader is not None:
+        return reader(file)
+    fmt = sniff_mcq(file)
+    if fmt is None:
         raise ImportFailed(
             str(file),
-            "not a MedSafetyBench or HEx-PHI file (docs/DATA.md lists their names and "
-            "folders); import it on its own with a column mapping",
+            "not a MedSafetyBench, HEx-PHI or multiple-choice (MedQA, MedMCQA, PubMedQA, "
+            "MMLU) file (docs/DATA.md lists their names and folders); import it on its own "
+            "with a column mapping or a format",
         )
-    return reader(file)
+    return read_mcq(file, fmt)

@@ -72,7 +72,7 @@ def read_records(path: Path, columns: list[str]) -> list[tuple[int, dict[str, An
         )
     if suffix == ".csv":
         return _csv_records(path, columns)
-    return _json_records(path) if suffix == ".json" else _jsonl_records(path)
+    return _json_records(path) if suffix == ".json" else jsonl_records(path)
 
 
 def _csv_records(path: Path, columns: list[str]) -> list[tuple[int, dict[str, str]]]:
@@ -89,10 +89,10 @@ def _csv_records(path: Path, columns: list[str]) -> list[tuple[int, dict[str, st
 
 def _json_records(path: Path) -> list[tuple[int, dict[str, Any]]]:
     content = json_list(path)
-    return [(row, _object(path, row, value)) for row, value in enumerate(content, start=1)]
+    return [(row, json_object(path, row, value)) for row, value in enumerate(content, start=1)]
 
 
-def _jsonl_records(path: Path) -> list[tuple[int, dict[str, Any]]]:
+def jsonl_records(path: Path) -> list[tuple[int, dict[str, Any]]]:
     records = []
     for row, line in enumerate(read_text(path).splitlines(), start=1):
         if not line.strip():
@@ -101,11 +101,11 @@ def _jsonl_records(path: Path) -> list[tuple[int, dict[str, Any]]]:
             value = json.loads(line)
         except json.JSONDecodeError as exc:
             raise ImportFailed(str(path), f"not valid JSON ({exc.msg})", row=row) from exc
-        records.append((row, _object(path, row, value)))
+        records.append((row, json_object(path, row, value)))
     return records
 
 
-def _object(path: Path, row: int, value: Any) -> dict[str, Any]:
+def json_object(path: Path, row: int, value: Any) -> dict[str, Any]:
     if not isinstance(value, dict):
         raise ImportFailed(
             str(path), f"expected a JSON object, got {type(value).__name__}", row=row
