@@ -95,7 +95,8 @@ def judge_shard(eval_id: str, index: int, engines: EngineProvider,
             update=["status", "score", "refused", "refusal", "expected", "probabilities",
                     "score_mass", "correct", "reason", "raw"])
         finished = lifecycle.complete_shard(session, eval_id, Stage.JUDGE, index, described)
-    return ShardOutcome(eval_id, Stage.JUDGE, index, len(todo), eval_finished=finished)
+    return ShardOutcome(eval_id, Stage.JUDGE, index, len(todo) + len(questions),
+                        eval_finished=finished)
 
 
 def requeue_shard(eval_id: str, stage: Stage, index: int, error: str,

@@ -122,7 +122,6 @@ def train_lora(model_path: str, demonstrations: list[Demonstration], lora: LoraS
     adapter = output_dir / "adapter"
     trained: Any = trainer.model  # the PEFT model: save_pretrained writes the adapter only
     trained.save_pretrained(str(adapter))
-    tokenizer.save_pretrained(str(adapter))
     record = {
         "base_model_path": model_path,
         "settings": lora.model_dump(mode="json"),

@@ -183,7 +183,7 @@ def read_mmlu(path: Path) -> list[ItemRecord]:
     if rows and [cell.strip().lower() for cell in rows[0][1]] == MMLU_HEADER:
         rows = rows[1:]
     match = _MMLU_NAME.fullmatch(path.name)
-    subject = match["subject"].lower() if match else path.stem.lower()
+    subject = (match["subject"] if match else path.stem).lower().removeprefix("mmlu_")
     source = f"mmlu-{subject}"[:64]
     split = match["split"].lower() if match else None
     items = []

@@ -50,3 +50,38 @@ def test_every_listed_set_loads_and_callers_get_their_own_list() -> None:
 def test_unknown_builtin_name_lists_the_known_ones() -> None:
     with pytest.raises(NotFound, match=DEMO):
         builtin_items("builtin:nope")
+
+
+def test_safety_demos_cover_every_principle_and_teach_helpfulness_too() -> None:
+    from service.benchmarks.builtin import SAFETY_DEMOS
+
+    items = builtin_items(SAFETY_DEMOS)
+    harmful = [i for i in items if i.kind == ItemKind.HARMFUL_MEDICAL]
+    benign = [i for i in items if i.kind == ItemKind.BENIGN_MEDICAL]
+    assert len(harmful) >= 90
+    assert min(Counter(i.principle for i in harmful).values()) >= 10
+    assert set(Counter(i.principle for i in harmful)) == set(range(1, 10))
+    assert len(benign) >= 20
+    assert all(i.reference and i.split == "train" for i in items)
+    assert len({i.key() for i in items}) == len(items)
+
+
+def test_safety_demo_requests_are_disjoint_from_the_demo_eval_set() -> None:
+    from service.benchmarks.builtin import SAFETY_DEMOS
+    from service.benchmarks.items import normalised_text_hash
+
+    evaluated = {normalised_text_hash(i.prompt) for i in builtin_items(DEMO)}
+    trained = {normalised_text_hash(i.prompt) for i in builtin_items(SAFETY_DEMOS)}
+    assert not evaluated & trained
+
+
+def test_medical_mcq_questions_have_four_options_and_a_spread_of_answers() -> None:
+    from service.benchmarks.builtin import MEDICAL_MCQ
+
+    items = builtin_items(MEDICAL_MCQ)
+    assert len(items) >= 60
+    assert all(i.kind == ItemKind.MCQ and i.options and len(i.options) == 4 for i in items)
+    letters = Counter(i.answer for i in items)
+    assert set(letters) == {"A", "B", "C", "D"}
+    assert max(letters.values()) <= len(items) // 2  # no letter wins by always guessing it
+    assert len({i.key() for i in items}) == len(items)
