@@ -79,12 +79,24 @@ def finetune(
 
 
 def _train_here(finetune_id: str, url: str) -> None:
+    from rich.progress import Progress as Bar
+
     from workers.finetunes import run_finetune
+    from workers.training import Progress
 
     os.environ.setdefault("VLLM_LOGGING_LEVEL", "WARNING")
     try:
-        with engine_output(engine_log_file(get_settings().data_dir)):
-            run_finetune(finetune_id, get_settings(), url)
+        with engine_output(engine_log_file(get_settings().data_dir)) as terminal, \
+                Bar(*Bar.get_default_columns(), console=terminal) as bar:
+            task = bar.add_task("loading the model to train", total=None)
+
+            def show(progress: Progress) -> None:
+                rate = f", {progress.tokens_per_s:.0f} tokens/s" if progress.tokens_per_s else ""
+                bar.update(task, completed=progress.step, total=progress.total_steps,
+                           description=f"training: step {progress.step}, loss "
+                                       f"{progress.loss or 0:.3f}{rate}")
+
+            run_finetune(finetune_id, get_settings(), url, on_progress=show)
     except KeyboardInterrupt:
         with session_scope(url) as session:
             store.cancel_finetune(session, finetune_id)

@@ -7,6 +7,7 @@ from __future__ import annotations
 import logging
 import shutil
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from service.config import Settings
@@ -44,8 +45,10 @@ def base_model_path(spec: str, settings: Settings) -> str:
 
 
 def run_finetune(finetune_id: str, settings: Settings, db_url: str | None = None,
-                 worker: str = "local") -> FinetuneOutcome:
-    """Train the fine-tune if it is queued; its row says how it ended."""
+                 worker: str = "local",
+                 on_progress: Callable[[Progress], None] | None = None) -> FinetuneOutcome:
+    """Train the fine-tune if it is queued; its row says how it ended. on_progress also
+    gets every logged step (a terminal's progress line)."""
     with session_scope(db_url) as session:
         finetune = store.claim_finetune(session, finetune_id, worker)
         if finetune is None:
@@ -56,7 +59,7 @@ def run_finetune(finetune_id: str, settings: Settings, db_url: str | None = None
         demos = demonstrations(session, list(finetune.dataset_ids))
         base, system_prompt = finetune.base, finetune.settings.get("system_prompt")
     output = store.artifact_dir(settings, finetune_id)
-    watcher = _Watcher(finetune_id, db_url)
+    watcher = _Watcher(finetune_id, db_url, on_progress)
     try:
         result = train_lora(base_model_path(base, settings), demos, lora, output,
                             on_progress=watcher.progress, should_stop=watcher.cancelled,
@@ -82,14 +85,17 @@ def run_finetune(finetune_id: str, settings: Settings, db_url: str | None = None
 class _Watcher:
     """Writes progress and reads cancels, each at most once a second."""
 
-    def __init__(self, finetune_id: str, db_url: str | None) -> None:
-        self.finetune_id, self.db_url = finetune_id, db_url
+    def __init__(self, finetune_id: str, db_url: str | None,
+                 also: Callable[[Progress], None] | None = None) -> None:
+        self.finetune_id, self.db_url, self.also = finetune_id, db_url, also
         self.curve: list[list[float]] = []
         self.last_write = 0.0
         self.last_check = 0.0
         self.stop = False
 
     def progress(self, progress: Progress) -> None:
+        if self.also is not None:
+            self.also(progress)
         if progress.loss is not None:
             self.curve.append([progress.step, round(progress.loss, 5)])
         now = time.monotonic()

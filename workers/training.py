@@ -83,7 +83,7 @@ def train_lora(model_path: str, demonstrations: list[Demonstration], lora: LoraS
     from datasets import Dataset
     from datasets.utils.logging import disable_progress_bar
     from peft import LoraConfig
-    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from transformers import AutoModelForCausalLM, AutoTokenizer, PrinterCallback
     from trl import SFTConfig, SFTTrainer  # type: ignore[attr-defined]  # lazy exports
 
     if not demonstrations:
@@ -116,6 +116,8 @@ def train_lora(model_path: str, demonstrations: list[Demonstration], lora: LoraS
     trainer = SFTTrainer(model=model, args=args, train_dataset=dataset,
                          processing_class=tokenizer, peft_config=peft_config,
                          callbacks=[_callback(curve, on_progress, should_stop)])
+    # Without tqdm the trainer prints every log line to stdout, where `--json` output goes.
+    trainer.remove_callback(PrinterCallback)
     trainer.train()
     if should_stop is not None and should_stop():
         raise TrainingCancelled("the fine-tune was cancelled")
