@@ -14,6 +14,7 @@ from service.config import Settings
 from service.db import session_scope
 from service.errors import EngineError
 from service.finetunes import store
+from service.finetunes.reconcile import IN_PROCESS_WORKER
 from service.finetunes.service import demonstrations, lora_settings
 from service.model_specs import EngineKind, parse_spec
 from workers.training import Progress, TrainingCancelled, progress_dict, train_lora
@@ -45,7 +46,7 @@ def base_model_path(spec: str, settings: Settings) -> str:
 
 
 def run_finetune(finetune_id: str, settings: Settings, db_url: str | None = None,
-                 worker: str = "local",
+                 worker: str = IN_PROCESS_WORKER,
                  on_progress: Callable[[Progress], None] | None = None) -> FinetuneOutcome:
     """Train the fine-tune if it is queued; its row says how it ended. on_progress also
     gets every logged step (a terminal's progress line)."""

@@ -23,6 +23,7 @@ from service.config import Settings, get_settings
 from service.errors import EngineError
 from service.evals.lifecycle import Stage
 from service.evals.reconcile import reconcile
+from service.finetunes.reconcile import reconcile_finetunes
 from service.model_specs import serving_spec
 from service.pipeline.engine import Engine
 from service.pipeline.judging.refusal import REFUSAL_JUDGE
@@ -66,6 +67,10 @@ class ShardWorker(SimpleWorker):
             reconcile(self.connection, self.db_url, self.prefix)
         except Exception:  # a failed round must not stop the worker; the next one retries
             log.exception("reconcile failed")
+        try:
+            reconcile_finetunes(self.connection, self.db_url, self.prefix)
+        except Exception:
+            log.exception("reconciling fine-tunes failed")
         jobs.advance_studies(jobs.current_context())
 
 
