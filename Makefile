@@ -8,7 +8,7 @@ BIN    := $(VENV)/bin
 TORCH_CPU_INDEX ?= https://download.pytorch.org/whl/cpu
 STAMP  := $(VENV)/.installed
 
-.PHONY: install demo test lint format bench bench-quick bench-grading clean
+.PHONY: install demo test lint format bench bench-quick bench-grading bench-lora clean
 
 install: $(STAMP)
 
@@ -65,6 +65,12 @@ bench-quick: $(STAMP)
 # forward pass; appends to docs/BENCHMARKS.md.
 bench-grading: $(STAMP)
 	$(BIN)/python -m bench.grading $(BENCH_ARGS)
+
+# LoRA: training tokens/s in float32 and bfloat16, and serving an adapter beside its base
+# (against the base on the same engine and on an engine without LoRA); appends to
+# docs/BENCHMARKS.md.
+bench-lora: $(STAMP)
+	$(BIN)/python -m bench.lora $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

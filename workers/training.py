@@ -77,8 +77,10 @@ def library_versions() -> dict[str, str | None]:
 def train_lora(model_path: str, demonstrations: list[Demonstration], lora: LoraSettings,
                output_dir: Path, *, on_progress: ProgressSink | None = None,
                should_stop: StopCheck | None = None,
-               system_prompt: str | None = None) -> TrainingResult:
-    """Train a LoRA adapter on the demonstrations and save it under output_dir/adapter."""
+               system_prompt: str | None = None,
+               torch_dtype: Any | None = None) -> TrainingResult:
+    """Train a LoRA adapter on the demonstrations and save it under output_dir/adapter
+    (torch_dtype: the weights' dtype; default bfloat16 on a GPU, float32 on a CPU)."""
     import torch
     from datasets import Dataset
     from datasets.utils.logging import disable_progress_bar
@@ -90,7 +92,7 @@ def train_lora(model_path: str, demonstrations: list[Demonstration], lora: LoraS
         raise EngineError("no demonstrations to train on")
     on_gpu = torch.cuda.is_available()
     # bf16 on GPUs; full precision on CPUs, where a 135M-parameter model trains in minutes.
-    dtype = torch.bfloat16 if on_gpu else torch.float32
+    dtype = torch_dtype or (torch.bfloat16 if on_gpu else torch.float32)
     tokenizer = AutoTokenizer.from_pretrained(model_path)
     if getattr(tokenizer, "chat_template", None) is None:
         raise EngineError(f"{model_path} has no chat template to render demonstrations with")
