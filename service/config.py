@@ -78,10 +78,12 @@ class Settings(BaseSettings):
     prefix_caching: bool = True
     # LoRA adapters (<base>+lora:<id>) are served by their base model's engine, without
     # merging: every vLLM engine starts able to hold max_loras adapters of rank up to
-    # max_lora_rank in one batch (off: an adapter spec fails with an engine error).
+    # max_lora_rank in one batch (off: an adapter spec fails with an engine error). What the
+    # engine reserves for them slows the base model too, in proportion (on a CPU, rank 8 and
+    # one adapter cost the base 5%, rank 64 and four adapters 54%: docs/BENCHMARKS.md).
     enable_lora: bool = True
-    max_lora_rank: int = 64
-    max_loras: int = 4
+    max_lora_rank: int = 8
+    max_loras: int = 1
 
     # Fine-tuned adapters and their records are written under artifacts_dir (unset: data_dir
     # / "artifacts"); in a scaled-out deployment every worker mounts it at the same path.

@@ -23,8 +23,8 @@ class LoraSettings(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    rank: int = Field(default=8, ge=1, le=64, description="LoRA rank r (at most the "
-                      "serving engine's MEDSAFE_MAX_LORA_RANK)")
+    rank: int = Field(default=8, ge=1, le=256, description="LoRA rank r (at most the "
+                      "workers' MEDSAFE_MAX_LORA_RANK, which serve the adapter)")
     alpha: int = Field(default=16, ge=1, le=1024)
     dropout: float = Field(default=0.05, ge=0.0, lt=1.0)
     target_modules: list[ModuleName] = Field(default_factory=lambda: ["q_proj", "v_proj"],

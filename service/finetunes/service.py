@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 
 from service.benchmarks.items import normalised_text_hash
 from service.benchmarks.store import resolve_dataset
+from service.config import get_settings
 from service.errors import InvalidInput, NotFound
 from service.finetunes.schemas import (
     FinetuneCreate,
@@ -89,6 +90,11 @@ def submit_finetune(session: Session, body: FinetuneCreate, *, enqueue: bool = T
                     connection: Redis | None = None, prefix: str | None = None) -> Finetune:
     """Write a queued fine-tune and, with enqueue, queue its job after the commit."""
     check_base(body.base)
+    served = get_settings().max_lora_rank
+    if body.lora.rank > served:
+        raise InvalidInput(f"LoRA rank {body.lora.rank} is above MEDSAFE_MAX_LORA_RANK="
+                           f"{served}, the largest rank the workers serve: lower the rank, or "
+                           "raise the setting on the API and every worker")
     datasets = demonstration_datasets(session, body.datasets)
     dataset_ids = [dataset.id for dataset in datasets]
     finetune_id = new_id()

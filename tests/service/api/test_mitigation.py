@@ -57,6 +57,8 @@ def _counts(url: str) -> tuple[int, int, int]:
     ("/v1/finetunes", {"base": MODEL, "datasets": ["builtin:safety-demos"],
                        "lora": {"rank": 0}}, "rank"),
     ("/v1/finetunes", {"base": MODEL, "datasets": ["builtin:safety-demos"],
+                       "lora": {"rank": 32}}, "MEDSAFE_MAX_LORA_RANK=8"),
+    ("/v1/finetunes", {"base": MODEL, "datasets": ["builtin:safety-demos"],
                        "lora": {"target_modules": ["q_proj; rm -rf"]}}, "target_modules"),
     ("/v1/mitigations", {**STUDY, "eval_datasets": ["builtin:safety-demos"]},
      "also training requests"),
