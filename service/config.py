@@ -80,7 +80,7 @@ class Settings(BaseSettings):
     # merging: every vLLM engine starts able to hold max_loras adapters of rank up to
     # max_lora_rank in one batch (off: an adapter spec fails with an engine error). What the
     # engine reserves for them slows the base model too, in proportion (on a CPU, rank 8 and
-    # one adapter cost the base 5%, rank 64 and four adapters 54%: docs/BENCHMARKS.md).
+    # one adapter cost the base 5-20%, rank 64 and four adapters 54%: docs/BENCHMARKS.md).
     enable_lora: bool = True
     max_lora_rank: int = 8
     max_loras: int = 1

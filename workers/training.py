@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 from service.errors import EngineError
 from service.finetunes.schemas import LoraSettings
 from service.finetunes.service import Demonstration
+from workers.engines.vllm_engine import BF16_CPU_FLAGS, cpu_flags
 
 if TYPE_CHECKING:
     from transformers import TrainerCallback
@@ -80,7 +81,7 @@ def train_lora(model_path: str, demonstrations: list[Demonstration], lora: LoraS
                system_prompt: str | None = None,
                torch_dtype: Any | None = None) -> TrainingResult:
     """Train a LoRA adapter on the demonstrations and save it under output_dir/adapter
-    (torch_dtype: the weights' dtype; default bfloat16 on a GPU, float32 on a CPU)."""
+    (torch_dtype: the weights' dtype; default bfloat16 where the hardware has it)."""
     import torch
     from datasets import Dataset
     from datasets.utils.logging import disable_progress_bar
@@ -91,8 +92,10 @@ def train_lora(model_path: str, demonstrations: list[Demonstration], lora: LoraS
     if not demonstrations:
         raise EngineError("no demonstrations to train on")
     on_gpu = torch.cuda.is_available()
-    # bf16 on GPUs; full precision on CPUs, where a 135M-parameter model trains in minutes.
-    dtype = torch_dtype or (torch.bfloat16 if on_gpu else torch.float32)
+    # bfloat16 on GPUs and on CPUs with bf16 units (1.4x float32's tokens/s on one, the same
+    # loss: docs/BENCHMARKS.md); float32 on other CPUs, where bf16 is emulated and slow.
+    fast_bf16 = on_gpu or bool(cpu_flags() & BF16_CPU_FLAGS)
+    dtype = torch_dtype or (torch.bfloat16 if fast_bf16 else torch.float32)
     tokenizer = AutoTokenizer.from_pretrained(model_path)
     if getattr(tokenizer, "chat_template", None) is None:
         raise EngineError(f"{model_path} has no chat template to render demonstrations with")
