@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
-from service.benchmarks.builtin import builtin_items
+from service.benchmarks.builtin import BUILTIN_DATASETS, builtin_items
 from service.benchmarks.items import ItemKind, ItemRecord
 from service.benchmarks.store import (
     import_path,
@@ -132,15 +132,18 @@ def test_builtin_sets_are_installed_by_the_explicit_step_only_once(db_url: str) 
             resolve_dataset(session, name)
     with session_scope(db_url) as session:
         assert list_datasets(session) == []
-        [installed] = install_builtin_datasets(session)
+        installed = install_builtin_datasets(session)
     with session_scope(db_url) as session:
-        [again] = install_builtin_datasets(session)
-        [summary] = list_datasets(session)
+        again = install_builtin_datasets(session)
+        summaries = list_datasets(session)
         found = resolve_dataset(session, name)
 
-    assert installed.id == again.id == found.id
-    assert found.origin == "builtin"
-    assert summary.n_items == count_items(db_url) == len(builtin_items(name))
+    assert [d.name for d in installed] == list(BUILTIN_DATASETS)
+    assert [d.id for d in installed] == [d.id for d in again]
+    assert [d.added for d in again] == [0] * len(BUILTIN_DATASETS)  # nothing the second time
+    assert found.origin == "builtin" and found.id == installed[0].id
+    assert sorted(s.name for s in summaries) == sorted(BUILTIN_DATASETS)
+    assert count_items(db_url) == sum(len(builtin_items(n)) for n in BUILTIN_DATASETS)
 
 
 def test_resolve_dataset_by_name_or_id_and_a_helpful_not_found(db_url: str, tmp_path: Path) -> None:
