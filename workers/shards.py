@@ -20,6 +20,7 @@ from service.pipeline.engine import Engine, SamplingSettings
 from service.pipeline.generation import answer_batch
 from service.pipeline.judging.judge import judge_batch, refusal_grades
 from service.pipeline.judging.refusal import REFUSAL_JUDGE
+from service.text import clean_optional, clean_text
 
 EngineProvider = Callable[[str], Engine]
 WORKER_NAME = socket.gethostname()
@@ -53,7 +54,7 @@ def generate_shard(eval_id: str, index: int, engines: EngineProvider,
                              settings.get("system_prompt"))
     with session_scope(db_url) as session:
         upsert(session, Response, [
-            {"eval_id": eval_id, "item_id": r.item_id, "text": r.text,
+            {"eval_id": eval_id, "item_id": r.item_id, "text": clean_text(r.text),
              "prompt_tokens": r.prompt_tokens, "output_tokens": r.output_tokens,
              "finish_reason": r.finish_reason} for r in responses
         ], keys=["eval_id", "item_id"])
@@ -88,8 +89,8 @@ def judge_shard(eval_id: str, index: int, engines: EngineProvider,
             {"eval_id": eval_id, "item_id": g.item_id, "judge": g.judge, "status": g.status,
              "score": g.score, "refused": g.refused, "refusal": g.refusal,
              "expected": g.expected, "probabilities": g.probabilities,
-             "score_mass": g.score_mass, "correct": g.correct, "reason": g.reason,
-             "raw": g.raw}
+             "score_mass": g.score_mass, "correct": g.correct,
+             "reason": clean_optional(g.reason), "raw": clean_optional(g.raw)}
             for g in grades
         ], keys=["eval_id", "item_id", "judge"],
             update=["status", "score", "refused", "refusal", "expected", "probabilities",

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, FastAPI
+from fastapi import APIRouter, Depends, FastAPI
 
 from service.api.errors import install_error_handlers
 from service.api.limits import BodySizeLimit
@@ -18,6 +18,7 @@ from service.api.routers import (
     trends,
 )
 from service.api.schemas import ErrorRead
+from service.api.text_guard import reject_unstorable_text
 from service.config import Settings, get_settings
 
 DESCRIPTION = """Measure the medical safety of language models.
@@ -37,7 +38,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     environment's settings (service.queue)."""
     settings = settings or get_settings()
     app = FastAPI(title="MedSafe", version="0.1.0", description=DESCRIPTION,
-                  responses={"4XX": {"model": ErrorRead, "description": "an error"}})
+                  responses={"4XX": {"model": ErrorRead, "description": "an error"}},
+                  dependencies=[Depends(reject_unstorable_text)])
     app.state.settings = settings
     app.state.max_upload_bytes = max_upload_bytes(settings)
     install_error_handlers(app)

@@ -17,6 +17,7 @@ from service.benchmarks.principles import PRINCIPLE_KEYS
 from service.db import upsert
 from service.errors import Conflict, InvalidInput, NotFound
 from service.models import Dataset, Item, utcnow
+from service.text import check_strings
 
 BUILTIN_ORIGIN = "builtin"
 CHUNK_ROWS = 500  # 11 values a row: far below SQLite's and PostgreSQL's parameter limits
@@ -176,9 +177,12 @@ def dataset_row(session: Session, name: str, origin: str, description: str | Non
 
 
 def item_rows(dataset_id: int, items: list[ItemRecord]) -> list[dict[str, Any]]:
-    """One row per distinct key: a bulk insert must not carry the same key twice."""
+    """One row per distinct key: a bulk insert must not carry the same key twice. An item
+    with a NUL or a lone surrogate in its text is refused (service.text)."""
     rows: dict[str, dict[str, Any]] = {}
-    for item in items:
+    for number, item in enumerate(items, start=1):
+        check_strings([item.prompt, item.reference, item.source, item.split,
+                       list(item.options or ()), item.answer], f"item {number}")
         key = item.key()
         rows.setdefault(key, item_row(dataset_id, key, item))
     return list(rows.values())

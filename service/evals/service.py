@@ -4,8 +4,10 @@ after the caller's transaction commits."""
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections import defaultdict
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -16,7 +18,7 @@ from sqlalchemy.orm import Session
 from service.benchmarks.store import resolve_dataset
 from service.config import DEFAULT_GRADING, GradingMode, Settings
 from service.db import upsert
-from service.errors import InvalidInput, NotFound
+from service.errors import Conflict, InvalidInput, NotFound
 from service.evals import lifecycle
 from service.evals.lifecycle import EvalStatus, ShardStatus, Stage
 from service.evals.schemas import EvalCreate
@@ -46,6 +48,7 @@ class EvalRequest:
     idempotency_key: str | None = None
     grading: GradingMode = DEFAULT_GRADING
     priority: Priority = Priority.DEFAULT
+    caller: int | None = None  # the API key that submits: its Idempotency-Keys are its own
 
 
 @dataclass(frozen=True)
@@ -97,16 +100,19 @@ def request_with_defaults(
 
 
 def request_from_body(body: EvalCreate, settings: Settings,
-                      idempotency_key: str | None = None) -> EvalRequest:
-    """The domain request of a POST /v1/evals body, with the server's defaults."""
+                      idempotency_key: str | None = None,
+                      caller: int | None = None) -> EvalRequest:
+    """The domain request of a POST /v1/evals body, with the server's defaults. An empty or
+    blank Idempotency-Key is no key."""
     sampling = body.sampling
-    return request_with_defaults(
+    request = request_with_defaults(
         settings, model=body.model, datasets=body.datasets, judge=body.judge,
         max_tokens=sampling.max_tokens, temperature=sampling.temperature,
         top_p=sampling.top_p, seed=sampling.seed, system_prompt=body.system_prompt,
         limit=body.limit, draw_seed=body.draw_seed, shard_size=body.shard_size,
-        grading=body.grading, labels=body.labels, idempotency_key=idempotency_key,
-        priority=body.priority)
+        grading=body.grading, labels=body.labels,
+        idempotency_key=(idempotency_key or "").strip() or None, priority=body.priority)
+    return replace(request, caller=caller)
 
 
 def submit_eval(session: Session, request: EvalRequest, *, enqueue: bool = True,
@@ -117,9 +123,9 @@ def submit_eval(session: Session, request: EvalRequest, *, enqueue: bool = True,
     answers with that eval; an unknown dataset is an input error (422), not a missing
     resource."""
     validate_request(request, scheduled=scheduled)
-    existing = _by_idempotency_key(session, request.idempotency_key)
+    existing = _by_idempotency_key(session, stored_idempotency_key(request))
     if existing is not None:
-        return Submission(existing, created=False)
+        return Submission(_same_request(existing, request), created=False)
     check_adapter_spec(session, request.model)
     check_adapter_spec(session, request.judge)
     dataset_ids = resolve_datasets(session, request)
@@ -128,8 +134,8 @@ def submit_eval(session: Session, request: EvalRequest, *, enqueue: bool = True,
         raise InvalidInput(f"datasets {request.datasets} hold no items")
     evaluation = _insert_eval(session, request, dataset_ids, len(item_ids))
     if evaluation is None:  # another submission with the same key committed first
-        return Submission(_by_idempotency_key_or_fail(session, request.idempotency_key),
-                          created=False)
+        return Submission(_same_request(_by_idempotency_key_or_fail(
+            session, stored_idempotency_key(request)), request), created=False)
     for index, start in enumerate(range(0, len(item_ids), request.shard_size)):
         chunk = item_ids[start:start + request.shard_size]
         for stage in Stage:
@@ -236,7 +242,7 @@ def _insert_eval(session: Session, request: EvalRequest, dataset_ids: list[int],
         "settings": _recorded_settings(request), "target_engine": None, "judge_engine": None,
         "labels": dict(request.labels), "priority": str(request.priority),
         "n_items": n_items, "summary": None, "error": None,
-        "idempotency_key": request.idempotency_key, "created_at": utcnow(),
+        "idempotency_key": stored_idempotency_key(request), "created_at": utcnow(),
         "started_at": None, "finished_at": None,
     }], keys=["idempotency_key"] if request.idempotency_key else ["id"])
     return session.get(Eval, eval_id)
@@ -258,8 +264,34 @@ def enqueue_after_commit(session: Session, evaluation: Eval, stage: Stage, spec:
     jobs.after_commit(session, enqueue, f"enqueue {stage} shards of eval {eval_id}")
 
 
-def _recorded_settings(request: EvalRequest) -> dict[str, Any]:
-    return {
+def stored_idempotency_key(request: EvalRequest) -> str | None:
+    """The key as stored: scoped to the API key that sent it, so two callers never meet."""
+    if not request.idempotency_key:
+        return None
+    if request.caller is None:
+        return request.idempotency_key
+    return f"key{request.caller}:{request.idempotency_key}"
+
+
+def request_fingerprint(request: EvalRequest) -> str:
+    """sha256 of what the request asks for: a reused Idempotency-Key must come with it."""
+    asked = {**_recorded_settings(request, with_fingerprint=False),
+             "labels": dict(sorted(request.labels.items())), "priority": str(request.priority)}
+    return hashlib.sha256(json.dumps(asked, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def _same_request(existing: Eval, request: EvalRequest) -> Eval:
+    """The earlier eval of an Idempotency-Key, when this request asks for the same thing;
+    Conflict (409) when it asks for something else under the same key."""
+    recorded = existing.settings.get("request_sha256")
+    if recorded is not None and recorded != request_fingerprint(request):
+        raise Conflict(f"the Idempotency-Key {request.idempotency_key!r} was used for eval "
+                       f"{existing.id} with a different request; use a new key for a new eval")
+    return existing
+
+
+def _recorded_settings(request: EvalRequest, with_fingerprint: bool = True) -> dict[str, Any]:
+    recorded = {
         "model": request.model, "judge": request.judge, "system_prompt": request.system_prompt,
         "sampling": asdict(request.sampling), "limit": request.limit,
         "draw_seed": request.draw_seed,
@@ -267,6 +299,9 @@ def _recorded_settings(request: EvalRequest) -> dict[str, Any]:
         "grading": str(request.grading),
         "datasets": list(request.datasets),
     }
+    if with_fingerprint:
+        recorded["request_sha256"] = request_fingerprint(request)
+    return recorded
 
 
 def _by_idempotency_key(session: Session, key: str | None) -> Eval | None:

@@ -33,18 +33,21 @@ Cursor = Annotated[str | None, Query(description="next_cursor of the previous pa
 
 
 @router.post("", status_code=202, response_model=EvalRead, responses={
-    200: {"model": EvalRead, "description": "the Idempotency-Key named an earlier eval"}})
+    200: {"model": EvalRead, "description": "the Idempotency-Key named an earlier eval"},
+    409: {"description": "the Idempotency-Key was used with a different request"}})
 def create_eval(
     body: EvalCreate,
     session: SessionDep,
     settings: SettingsDep,
-    _key: WriteKey,
+    key: WriteKey,
     response: Response,
     idempotency_key: Annotated[str | None, Header(max_length=200)] = None,
 ) -> EvalRead:
     """Queue an eval. Answers 202 once the eval and its shards are committed (the shard jobs
-    are enqueued on commit); 200 with the earlier eval when the Idempotency-Key was used."""
-    request = evals.request_from_body(body, settings, idempotency_key)
+    are enqueued on commit); 200 with the earlier eval when this key sent the same request
+    with the same Idempotency-Key, 409 when it sent a different one. An empty
+    Idempotency-Key is none."""
+    request = evals.request_from_body(body, settings, idempotency_key, caller=key.id)
     submission = evals.submit_eval(session, request)
     if not submission.created:
         response.status_code = 200

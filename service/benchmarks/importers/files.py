@@ -41,6 +41,10 @@ def read_text(path: Path) -> str:
         ) from exc
     if not text.strip():
         raise ImportFailed(str(path), "the file is empty")
+    if "\x00" in text:
+        line = text[:text.index("\x00")].count("\n") + 1
+        raise ImportFailed(str(path), "contains a NUL character, which MedSafe does not "
+                           "store (is it a binary file?)", row=line)
     return text
 
 

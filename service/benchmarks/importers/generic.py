@@ -20,6 +20,7 @@ from service.benchmarks.importers.files import (
 )
 from service.benchmarks.items import ItemKind, ItemRecord
 from service.errors import ImportFailed, InvalidInput
+from service.text import check_strings
 
 GENERIC_SUFFIXES = frozenset({".csv", ".json", ".jsonl"})
 CATEGORIES = range(1, 1000)  # HEx-PHI has 11; other general sets may number theirs further
@@ -106,10 +107,15 @@ def jsonl_records(path: Path) -> list[tuple[int, dict[str, Any]]]:
 
 
 def json_object(path: Path, row: int, value: Any) -> dict[str, Any]:
+    """A JSON record as an object whose strings MedSafe can store (service.text)."""
     if not isinstance(value, dict):
         raise ImportFailed(
             str(path), f"expected a JSON object, got {type(value).__name__}", row=row
         )
+    try:
+        check_strings(value, "the record")
+    except InvalidInput as exc:
+        raise ImportFailed(str(path), exc.detail, row=row) from None
     return value
 
 

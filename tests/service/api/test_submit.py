@@ -200,3 +200,35 @@ def test_the_answer_waits_for_the_commit(
     assert response.json()["error"] == "internal_error"
     assert _count(msb, Eval) == 0
     assert set(_generate_queue().job_ids) == jobs_before
+
+
+def test_an_idempotency_key_reused_with_another_request_is_a_conflict(
+        client: TestClient, writer: dict[str, str], msb: str) -> None:
+    headers = {**writer, "Idempotency-Key": "nightly-2026-11-28"}
+    first = client.post("/v1/evals", json=BODY, headers=headers)
+    changed = client.post("/v1/evals", json={**BODY, "limit": 3}, headers=headers)
+    relabelled = client.post("/v1/evals", json={**BODY, "labels": {"run": "b"}}, headers=headers)
+    assert (first.status_code, changed.status_code, relabelled.status_code) == (202, 409, 409)
+    assert first.json()["id"] in changed.json()["detail"]
+    assert _count(msb, Eval) == 1
+
+
+def test_an_empty_idempotency_key_is_no_key(
+        client: TestClient, writer: dict[str, str], msb: str) -> None:
+    answers = [client.post("/v1/evals", json=BODY, headers={**writer, "Idempotency-Key": key})
+               for key in ("", "", "  ")]
+    assert [a.status_code for a in answers] == [202, 202, 202]
+    assert len({a.json()["id"] for a in answers}) == 3
+    assert _count(msb, Eval) == 3
+
+
+def test_idempotency_keys_belong_to_the_key_that_sent_them(
+        client: TestClient, writer: dict[str, str], msb: str) -> None:
+    from tests.service.api.conftest import make_key
+
+    other_writer = make_key(msb, "write")
+    mine = client.post("/v1/evals", json=BODY, headers={**writer, "Idempotency-Key": "k"})
+    theirs = client.post("/v1/evals", json=BODY,
+                         headers={**other_writer, "Idempotency-Key": "k"})
+    assert (mine.status_code, theirs.status_code) == (202, 202)
+    assert mine.json()["id"] != theirs.json()["id"]
