@@ -44,6 +44,8 @@ class Settings(BaseSettings):
     # Prefix of every RQ queue name: separate deployments (or test runs) sharing one Redis.
     queue_prefix: str = "medsafe"
     max_upload_mb: int = 50
+    # The largest request body other than a dataset upload (JSON), counted as it arrives.
+    max_request_kb: int = 1024
     model_cache_dir: Path = Field(default_factory=_default_cache_dir)
 
     target_model: str = "bundled:smollm2"
