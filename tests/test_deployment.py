@@ -131,3 +131,22 @@ def test_the_scheduler_runs_as_its_own_service_on_the_api_image(compose: dict[st
     assert scheduler["command"] == ["medsafe", "scheduler"]
     assert scheduler["build"]["target"] == "api"  # no vLLM needed to fire schedules
     assert "MEDSAFE_DATABASE_URL" in scheduler["environment"]
+
+
+def test_compose_keeps_its_secrets_out_of_the_file_and_out_of_the_api(
+        compose: dict[str, Any]) -> None:
+    text = (ROOT / "docker-compose.yml").read_text()
+    assert "${POSTGRES_PASSWORD:?" in text and "${REDIS_PASSWORD:?" in text  # no default
+    assert "medsafe:medsafe@" not in text
+    redis = compose["services"]["redis"]
+    assert "--requirepass" in " ".join(redis["command"]) and "ports" not in redis
+    for name in ("api", "scheduler"):
+        environment = compose["services"][name]["environment"]
+        assert not {"MEDSAFE_OPENAI_API_KEY", "HF_TOKEN"} & set(environment), name
+        assert environment["MEDSAFE_REDIS_URL"].startswith("redis://:${REDIS_PASSWORD")
+    assert compose["services"]["worker-gpu"]["environment"]["MEDSAFE_OPENAI_API_KEY"]
+    assert compose["services"]["api"]["ports"] == ["${MEDSAFE_API_BIND:-127.0.0.1}:8000:8000"]
+    for name, service in compose["services"].items():
+        assert service.get("restart") == "unless-stopped", name
+    example = (ROOT / ".env.example").read_text()
+    assert "POSTGRES_PASSWORD=\n" in example and "REDIS_PASSWORD=\n" in example
