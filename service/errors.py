@@ -2,6 +2,13 @@
 
 from __future__ import annotations
 
+import logging
+import uuid
+
+log = logging.getLogger("medsafe.errors")
+
+MAX_PUBLIC_CHARS = 500
+
 
 class MedSafeError(Exception):
     """Base of every error MedSafe reports to a user."""
@@ -46,3 +53,19 @@ class EngineError(MedSafeError):
 
     status_code = 502
     error = "engine_error"
+
+
+def public_error(exc: BaseException, what: str = "the job") -> str:
+    """What a reader of an eval or fine-tune may see of an error that ended it. A MedSafe
+    error is written for users and is kept (bounded); anything else (a database error that
+    quotes its SQL and parameters, a library's traceback text) becomes a short message with
+    an error id, and its details go to the log under that id."""
+    if isinstance(exc, MedSafeError):
+        detail = " ".join(exc.detail.split())
+        return detail if len(detail) <= MAX_PUBLIC_CHARS else \
+            detail[:MAX_PUBLIC_CHARS - 1] + "…"
+    error_id = uuid.uuid4().hex[:12]
+    log.error("error %s in %s: %s: %s", error_id, what, type(exc).__name__, exc,
+              exc_info=exc)
+    return (f"internal error {error_id} ({type(exc).__name__}) in {what}; the log of the "
+            "process that ran it has the details under that id")

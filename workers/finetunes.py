@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from service.config import Settings
 from service.db import session_scope
-from service.errors import EngineError
+from service.errors import EngineError, public_error
 from service.finetunes import store
 from service.finetunes.reconcile import IN_PROCESS_WORKER
 from service.finetunes.service import demonstrations, lora_settings
@@ -70,7 +70,8 @@ def run_finetune(finetune_id: str, settings: Settings, db_url: str | None = None
         return FinetuneOutcome(finetune_id, store.FinetuneStatus.CANCELLED)
     except Exception as exc:
         with session_scope(db_url) as session:
-            store.fail_finetune(session, finetune_id, f"{type(exc).__name__}: {exc}")
+            store.fail_finetune(session, finetune_id,
+                               public_error(exc, f"fine-tune {finetune_id}"))
         shutil.rmtree(output, ignore_errors=True)
         raise
     shutil.rmtree(output / "trainer", ignore_errors=True)  # the trainer's scratch folder

@@ -16,7 +16,7 @@ from rq import get_current_job
 
 from service.config import get_settings
 from service.db import session_scope
-from service.errors import NotFound
+from service.errors import NotFound, public_error
 from service.evals.lifecycle import TERMINAL, Stage
 from service.finetunes import mitigations
 from service.models import Eval
@@ -128,7 +128,7 @@ def _run(context: JobContext, task: ShardTask, eval_id: str, stage: Stage,
         log.warning("%s shard %s of eval %s: %s; nothing to do", stage, index, eval_id, exc)
         return None
     except Exception as exc:
-        error = f"{type(exc).__name__}: {exc}"
+        error = public_error(exc, f"{stage} shard {index} of eval {eval_id}")
         record = shards.requeue_shard if _retries_left() else shards.fail_shard
         try:
             record(eval_id, stage, index, error, context.db_url)

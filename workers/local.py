@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from service.db import session_scope
+from service.errors import public_error
 from service.evals.lifecycle import Stage, shard_indexes
 from workers.shards import EngineProvider, ShardOutcome, fail_shard, generate_shard, judge_shard
 
@@ -23,7 +24,8 @@ def run_eval(eval_id: str, engines: EngineProvider, db_url: str | None = None,
             try:
                 outcome = run_shard(eval_id, index, engines, db_url)
             except Exception as exc:
-                fail_shard(eval_id, stage, index, f"{type(exc).__name__}: {exc}", db_url)
+                fail_shard(eval_id, stage, index,
+                           public_error(exc, f"{stage} shard {index} of eval {eval_id}"), db_url)
                 raise
             if on_shard is not None:
                 on_shard(outcome)

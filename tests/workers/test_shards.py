@@ -142,7 +142,8 @@ def test_engine_failure_marks_shard_and_eval_failed(db_url: str,
         evaluation = session.get(Eval, eval_id)
         assert evaluation is not None
         assert evaluation.status == "failed"
-        assert "engine exploded" in (evaluation.error or "")
+        assert "internal error" in (evaluation.error or "")
+        assert "exploded" not in (evaluation.error or "")  # readers see an id; the log the rest
         statuses = set(session.scalars(select(Shard.status).where(Shard.stage == "generate")))
     assert "failed" in statuses
 
@@ -152,3 +153,39 @@ def test_judging_before_generation_is_refused(db_url: str,
     eval_id = _create(db_url)
     with pytest.raises(RuntimeError, match="before generation"):
         judge_shard(eval_id, 0, engines.__getitem__, db_url)
+
+
+def test_an_internal_error_is_stored_as_an_id_and_logged_with_its_details(
+        db_url: str, engines: dict[str, FakeEngine], caplog: pytest.LogCaptureFixture) -> None:
+    def leaky(_conversation: Conversation) -> str:
+        raise RuntimeError("INSERT INTO responses (text) VALUES ('a patient record')")
+
+    engines["fake/target"].reply = leaky
+    eval_id = _create(db_url)
+    with caplog.at_level("ERROR", logger="medsafe.errors"), pytest.raises(RuntimeError):
+        run_eval(eval_id, engines.__getitem__, db_url)
+    with session_scope(db_url) as session:
+        evaluation = session.get(Eval, eval_id)
+        assert evaluation is not None and evaluation.error is not None
+        error = evaluation.error
+    assert "INSERT" not in error and "patient record" not in error
+    error_id = error.split("internal error ", 1)[1].split(" ", 1)[0]
+    logged = [r for r in caplog.records if error_id in r.getMessage()]
+    assert logged and "INSERT INTO responses" in logged[0].getMessage()
+
+
+def test_a_medsafe_error_is_kept_for_the_reader(db_url: str,
+                                                engines: dict[str, FakeEngine]) -> None:
+    from service.errors import EngineError
+
+    def unavailable(_conversation: Conversation) -> str:
+        raise EngineError("the judge server answered 503 five times")
+
+    engines["fake/target"].reply = unavailable
+    eval_id = _create(db_url)
+    with pytest.raises(EngineError):
+        run_eval(eval_id, engines.__getitem__, db_url)
+    with session_scope(db_url) as session:
+        evaluation = session.get(Eval, eval_id)
+        assert evaluation is not None
+        assert "answered 503 five times" in (evaluation.error or "")

@@ -121,7 +121,8 @@ def test_last_failed_attempt_fails_shard_and_eval(db_url: str, conn: redis.Redis
     _drain(db_url, conn, prefix, engines)
     state = _eval(db_url, eval_id)
     assert state["status"] == "failed"
-    assert "generate shard 0: RuntimeError: engine exploded" in state["error"]
+    assert state["error"].startswith("generate shard 0: internal error ")
+    assert "(RuntimeError)" in state["error"] and "exploded" not in state["error"]
     generate = next(s for s in state["shards"] if s.stage == "generate")
     assert (generate.status, generate.attempts) == ("failed", 1 + queue.RETRIES)
     assert len(engines[TARGET].calls) == 1 + queue.RETRIES
