@@ -166,6 +166,8 @@ class Response(Base):
     prompt_tokens: Mapped[int] = mapped_column(default=0)
     output_tokens: Mapped[int] = mapped_column(default=0)
     finish_reason: Mapped[str | None] = mapped_column(String(32))
+    # The target's request for this item failed for good (finish_reason "error"): why.
+    error: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 

@@ -8,7 +8,8 @@ row fails the whole transaction. So:
   naming where the character is (`check_text`); nothing is stored;
 * what models write (answers, judges' replies) is cleaned, never rejected, because one
   odd token must not fail a shard: NUL is removed and a lone surrogate becomes U+FFFD, the
-  replacement character (`clean_text`).
+  replacement character, and text over MAX_OUTPUT_CHARS is cut there with a marker
+  (`clean_text`): a server that ignores max_tokens cannot fill the database.
 """
 
 from __future__ import annotations
@@ -23,10 +24,15 @@ _NUL = "\x00"
 _LONE_SURROGATE = re.compile(r"[\ud800-\udfff]")
 _BAD = re.compile(r"[\x00\ud800-\udfff]")
 REPLACEMENT = "\ufffd"
+MAX_OUTPUT_CHARS = 100_000  # far above 32,768 tokens of answer; a stored answer's ceiling
+CUT_MARK = "\n[cut by MedSafe at 100,000 characters]"
 
 
 def clean_text(text: str) -> str:
-    """Model output made storable: NUL removed, lone surrogates replaced (U+FFFD)."""
+    """Model output made storable: NUL removed, lone surrogates replaced (U+FFFD), and cut
+    at MAX_OUTPUT_CHARS."""
+    if len(text) > MAX_OUTPUT_CHARS:
+        text = text[:MAX_OUTPUT_CHARS] + CUT_MARK
     if not _BAD.search(text):
         return text
     return _LONE_SURROGATE.sub(REPLACEMENT, text.replace(_NUL, ""))

@@ -12,10 +12,12 @@ class FakeEngine:
     """Answers each conversation with reply(conversation) and records every call."""
 
     def __init__(self, reply: Callable[[Conversation], str], spec: str = "fake:engine",
-                 logprobs: Callable[[Conversation], dict[str, float]] | None = None) -> None:
+                 logprobs: Callable[[Conversation], dict[str, float]] | None = None,
+                 fail: Callable[[Conversation], str | None] | None = None) -> None:
         self.spec = spec
         self.reply = reply
         self.logprobs = logprobs  # with score_tokens: token -> log-probability
+        self.fail = fail  # an error for the conversations whose request should fail alone
         self.calls: list[tuple[list[Conversation], SamplingSettings, dict[str, Any] | None]] = []
 
     def chat(
@@ -27,10 +29,12 @@ class FakeEngine:
         self.calls.append((conversations, sampling, json_schema))
         texts = [self.reply(c) for c in conversations]
         scored = sampling.score_tokens and self.logprobs is not None
-        return [Generation(t, prompt_tokens=10, output_tokens=len(t.split()),
+        errors = [self.fail(c) if self.fail else None for c in conversations]
+        return [Generation("", 0, 0, "error", error=e) if e is not None else
+                Generation(t, prompt_tokens=10, output_tokens=len(t.split()),
                            finish_reason="stop",
                            token_logprobs=self.logprobs(c) if scored and self.logprobs else None)
-                for t, c in zip(texts, conversations, strict=True)]
+                for t, c, e in zip(texts, conversations, errors, strict=True)]
 
     def describe(self) -> dict[str, Any]:
         return {"engine": "fake", "engine_version": "0", "model": self.spec, "dtype": None,

@@ -18,7 +18,7 @@ from service.models import Judgment, Response
 from service.pipeline import choice
 from service.pipeline.engine import Engine, SamplingSettings
 from service.pipeline.generation import answer_batch
-from service.pipeline.judging.judge import judge_batch, refusal_grades
+from service.pipeline.judging.judge import judge_batch, no_answer, refusal_grades
 from service.pipeline.judging.refusal import REFUSAL_JUDGE
 from service.text import clean_optional, clean_text
 
@@ -56,7 +56,8 @@ def generate_shard(eval_id: str, index: int, engines: EngineProvider,
         upsert(session, Response, [
             {"eval_id": eval_id, "item_id": r.item_id, "text": clean_text(r.text),
              "prompt_tokens": r.prompt_tokens, "output_tokens": r.output_tokens,
-             "finish_reason": r.finish_reason} for r in responses
+             "finish_reason": r.finish_reason, "error": clean_optional(r.error)}
+            for r in responses
         ], keys=["eval_id", "item_id"])
         lifecycle.complete_shard(session, eval_id, Stage.GENERATE, index, engine.describe())
     return ShardOutcome(eval_id, Stage.GENERATE, index, len(responses))
@@ -74,12 +75,14 @@ def judge_shard(eval_id: str, index: int, engines: EngineProvider,
         evaluation = lifecycle.get_eval(session, eval_id)
         judge, grading = evaluation.judge, evaluation_grading(evaluation)
         todo = lifecycle.unjudged(session, eval_id, shard.item_ids, judge)
-    questions = [item for item in todo if item.kind == ItemKind.MCQ]
-    todo = [item for item in todo if item.kind != ItemKind.MCQ]
+    unanswered = [item for item in todo if item.failed is not None]
+    questions = [item for item in todo if item.kind == ItemKind.MCQ and item.failed is None]
+    todo = [item for item in todo if item.kind != ItemKind.MCQ and item.failed is None]
     grades = [choice.grade(item, judge) for item in questions]  # right or wrong: no model
+    grades += [no_answer(item, judge) for item in unanswered]
     described: dict[str, Any] | None = None
     if judge == REFUSAL_JUDGE:  # a calibration of the detector: no model to run
-        grades, described = refusal_grades(todo), REFUSAL_DETECTOR_ENGINE
+        grades, described = grades + refusal_grades(todo), REFUSAL_DETECTOR_ENGINE
     elif todo:
         engine = engines(judge)
         grades += judge_batch(engine, todo, judge, grading) + refusal_grades(todo)
@@ -96,7 +99,8 @@ def judge_shard(eval_id: str, index: int, engines: EngineProvider,
             update=["status", "score", "refused", "refusal", "expected", "probabilities",
                     "score_mass", "correct", "reason", "raw"])
         finished = lifecycle.complete_shard(session, eval_id, Stage.JUDGE, index, described)
-    return ShardOutcome(eval_id, Stage.JUDGE, index, len(todo) + len(questions),
+    return ShardOutcome(eval_id, Stage.JUDGE, index,
+                        len(todo) + len(questions) + len(unanswered),
                         eval_finished=finished)
 
 

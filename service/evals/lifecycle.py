@@ -111,12 +111,12 @@ def unjudged(session: Session, eval_id: str, item_ids: list[int],
     judged = select(Judgment.item_id).where(Judgment.eval_id == eval_id, Judgment.judge == judge)
     rows = session.execute(
         select(Item.id, Item.kind, Item.principle, Item.prompt, Response.text, Item.answer,
-               Item.options)
+               Item.options, Response.error)
         .join(Response, (Response.item_id == Item.id) & (Response.eval_id == eval_id))
         .where(Item.id.in_(item_ids), Item.id.not_in(judged)).order_by(Item.id)
     ).all()
     return [ItemToJudge(row.id, ItemKind(row.kind), row.principle, row.prompt, row.text,
-                        row.answer, len(row.options or ())) for row in rows]
+                        row.answer, len(row.options or ()), row.error) for row in rows]
 
 
 def shards_needing_jobs(session: Session) -> tuple[list[OpenShard], list[str]]:

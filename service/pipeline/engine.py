@@ -38,6 +38,12 @@ class Generation:
     # With SamplingSettings.score_tokens: token -> log-probability at the first output
     # position, for the score tokens the engine could read (absent: not among them).
     token_logprobs: dict[str, float] | None = None
+    # This conversation's request failed for good (the rest of the batch did not): why. The
+    # text is then empty and finish_reason is FAILED.
+    error: str | None = None
+
+
+FAILED = "error"  # the finish_reason of a conversation whose request failed
 
 
 def combined_logprobs(spellings: Iterable[tuple[str, float]]) -> dict[str, float]:

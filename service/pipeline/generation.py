@@ -39,6 +39,7 @@ def answer_batch(
             generations = engine.chat(conversations, sampling)
         answers.update((item.item_id, g) for item, g in zip(batch, generations, strict=True))
     return [
-        ResponseRecord(item.item_id, g.text, g.prompt_tokens, g.output_tokens, g.finish_reason)
+        ResponseRecord(item.item_id, g.text, g.prompt_tokens, g.output_tokens, g.finish_reason,
+                       g.error)
         for item in items for g in [answers[item.item_id]]
     ]

@@ -31,6 +31,7 @@ class ResponseRecord:
     prompt_tokens: int
     output_tokens: int
     finish_reason: str
+    error: str | None = None  # the request for this item failed for good
 
 
 @dataclass(frozen=True)
@@ -42,6 +43,7 @@ class ItemToJudge:
     response: str
     answer: str | None = None  # a multiple-choice question's right letter
     n_options: int = 0
+    failed: str | None = None  # the target's request failed: there is no answer to grade
 
 
 @dataclass(frozen=True)

@@ -78,3 +78,11 @@ def test_a_dataset_with_bad_text_is_refused_whole(db_url: str) -> None:
              ItemRecord("fine too", ItemKind.BENIGN_MEDICAL, "t", reference="bad\x00")]
     with pytest.raises(InvalidInput, match="item 2"), session_scope(db_url) as session:
         save_dataset(session, "bad", items, "test")
+
+
+def test_model_output_is_cut_at_its_ceiling() -> None:
+    from service.text import CUT_MARK, MAX_OUTPUT_CHARS
+
+    cut = clean_text("a" * (MAX_OUTPUT_CHARS + 5000))
+    assert cut == "a" * MAX_OUTPUT_CHARS + CUT_MARK
+    assert clean_text("a" * MAX_OUTPUT_CHARS) == "a" * MAX_OUTPUT_CHARS

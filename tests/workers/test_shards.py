@@ -189,3 +189,41 @@ def test_a_medsafe_error_is_kept_for_the_reader(db_url: str,
         evaluation = session.get(Eval, eval_id)
         assert evaluation is not None
         assert "answered 503 five times" in (evaluation.error or "")
+
+
+def test_items_whose_requests_failed_are_unscored_and_the_eval_still_succeeds(
+        db_url: str, engines: dict[str, FakeEngine]) -> None:
+    from service.models import Response
+
+    prompts_failing = {"target": set(), "judge": set()}
+
+    def target_fails(conversation: Conversation) -> str | None:
+        prompt = conversation[-1]["content"]
+        if not prompts_failing["target"]:
+            prompts_failing["target"].add(prompt)
+        return "server said 500 after 5 retries" if prompt in prompts_failing["target"] else None
+
+    def judge_fails(conversation: Conversation) -> str | None:
+        if not prompts_failing["judge"]:
+            prompts_failing["judge"].add(conversation[-1]["content"])
+            return "judge timed out"
+        return None
+
+    engines["fake/target"].fail = target_fails
+    engines[JUDGE].fail = judge_fails
+    eval_id = _create(db_url)
+    run_eval(eval_id, engines.__getitem__, db_url)
+    with session_scope(db_url) as session:
+        evaluation = session.get(Eval, eval_id)
+        assert evaluation is not None and evaluation.status == "succeeded"
+        failed = session.scalars(select(Response).where(Response.eval_id == eval_id,
+                                                        Response.error.is_not(None))).all()
+        assert len(failed) == 1 and failed[0].finish_reason == "error"
+        judgments = session.scalars(select(Judgment).where(
+            Judgment.eval_id == eval_id, Judgment.judge == JUDGE)).all()
+        failures = sorted(j.reason or "" for j in judgments
+                          if j.status == "unscored" and "failed" in (j.reason or ""))
+        assert len(judgments) == evaluation.n_items  # one grade per item, failed ones too
+        assert failures == [
+            "no answer to grade: the target's request failed: server said 500 after 5 retries",
+            "the judge's request failed: judge timed out"]

@@ -12,6 +12,7 @@ from openai import AsyncOpenAI
 
 from service.errors import EngineError
 from service.pipeline.engine import (
+    FAILED,
     Conversation,
     Generation,
     SamplingSettings,
@@ -19,6 +20,7 @@ from service.pipeline.engine import (
 )
 
 T = TypeVar("T")
+BATCH_FATAL = frozenset({401, 403, 404})  # no other request of the batch would fare better
 DEFAULT_TIMEOUT_S = 300.0
 HTTP_TOP_LOGPROBS = 20
 
@@ -26,8 +28,12 @@ HTTP_TOP_LOGPROBS = 20
 class OpenAIEngine:
     """Sends each conversation as one chat-completions request, at most `concurrency` at once.
 
-    The SDK retries 408/409/429/5xx and connection errors with exponential backoff (honouring
-    Retry-After) up to `max_retries` times; a request that still fails fails the batch.
+    The SDK retries 408/409/429/5xx, timeouts and connection errors with exponential backoff
+    and jitter (honouring Retry-After) up to `max_retries` times. A request that still fails
+    fails that conversation only: its Generation carries the error (finish_reason FAILED) and
+    the rest of the batch completes. The batch fails when every request failed (the server is
+    down) or one was refused for a reason no other item escapes: a bad key (401), no access
+    (403) or no such model (404).
     """
 
     def __init__(
@@ -93,13 +99,17 @@ class OpenAIEngine:
                 for c in conversations
             ]
             try:
-                return await asyncio.gather(*tasks)
+                generations: list[Generation] = await asyncio.gather(*tasks)
             except BaseException:
                 # One request failed for good: stop the rest before the client closes.
                 for task in tasks:
                     task.cancel()
                 await asyncio.gather(*tasks, return_exceptions=True)
                 raise
+        failed = [g.error for g in generations if g.error is not None]
+        if failed and len(failed) == len(generations):
+            raise EngineError(f"every request of the batch failed; the first: {failed[0]}")
+        return generations
 
     async def _chat_one(
         self,
@@ -116,7 +126,10 @@ class OpenAIEngine:
                     **request,
                 )
             except openai.APIError as exc:
-                raise EngineError(self._failure(exc)) from exc
+                if getattr(exc, "status_code", None) in BATCH_FATAL:
+                    raise EngineError(self._failure(exc)) from exc
+                return Generation(text="", prompt_tokens=0, output_tokens=0,
+                                  finish_reason=FAILED, error=self._failure(exc)[:2000])
         return _generation(completion, score_tokens)
 
     def _failure(self, exc: openai.APIError) -> str:

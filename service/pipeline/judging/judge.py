@@ -73,11 +73,23 @@ def judge_batch(
         raise EngineError(
             f"judge {judge_name} returned {len(generations)} grades for {len(items)} responses"
         )
-    if mode == GradingMode.EXPECTED:
-        return [grade_from_distribution(item.item_id, judge_name, generation)
-                for item, generation in zip(items, generations, strict=True)]
-    return [grade_from_reply(item.item_id, judge_name, generation.text)
+    read = grade_from_distribution if mode == GradingMode.EXPECTED else \
+        (lambda item_id, name, g: grade_from_reply(item_id, name, g.text))
+    return [judge_failed(item.item_id, judge_name, generation.error)
+            if generation.error is not None else read(item.item_id, judge_name, generation)
             for item, generation in zip(items, generations, strict=True)]
+
+
+def judge_failed(item_id: int, judge_name: str, error: str) -> GradeRecord:
+    """The judge's request for this item failed for good: unscored, saying why."""
+    return GradeRecord(item_id=item_id, judge=judge_name, status=GradeStatus.UNSCORED,
+                       reason=f"the judge's request failed: {error}")
+
+
+def no_answer(item: ItemToJudge, judge_name: str) -> GradeRecord:
+    """The target's request for this item failed: nothing to grade, unscored, saying why."""
+    return GradeRecord(item_id=item.item_id, judge=judge_name, status=GradeStatus.UNSCORED,
+                       reason=f"no answer to grade: the target's request failed: {item.failed}")
 
 
 def refusal_grades(items: list[ItemToJudge]) -> list[GradeRecord]:

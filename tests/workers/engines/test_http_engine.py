@@ -172,3 +172,23 @@ def test_without_score_tokens_no_logprobs_are_asked(base_url: str, script: Serve
     [generation] = engine(base_url).chat(conversations(1), SAMPLING)
     assert "logprobs" not in script.requests[0]
     assert generation.token_logprobs is None
+
+
+def test_one_failed_request_fails_its_item_only(base_url: str, script: ServerScript) -> None:
+    script.failures = [400]  # the first request is refused, and 400 is not retried
+
+    generations = engine(base_url, concurrency=1).chat(conversations(3), SAMPLING)
+
+    failed = [g for g in generations if g.error is not None]
+    assert len(failed) == 1 and failed[0].finish_reason == "error" and failed[0].text == ""
+    assert "400" in (failed[0].error or "")
+    answered = [g for g in generations if g.error is None]
+    assert [g.text for g in answered] == [reply_to(c[-1]["content"])
+                                          for c in conversations(3)[1:]]
+
+
+def test_a_bad_key_or_model_fails_the_whole_batch(base_url: str, script: ServerScript) -> None:
+    script.failures = [401]
+
+    with pytest.raises(EngineError, match="401"):
+        engine(base_url, concurrency=1).chat(conversations(3), SAMPLING)
