@@ -1,10 +1,10 @@
 """Before a request's body is read: the caller's key, then the body's size as it arrives.
 
-Every route that takes a body (POST, PUT, PATCH, DELETE under /v1) needs a key with the
-write scope, so that is checked first, from the headers alone: a caller without one gets its
-401 or 403 before a byte of its body is read. Then the body is counted as it arrives,
-declared (Content-Length) or chunked: a dataset upload (multipart) may have
-MEDSAFE_MAX_UPLOAD_MB plus room for the form around the file, any other body
+Every route that takes a body (POST, PUT, PATCH, DELETE, all under /v1) needs a key with
+the write scope, so that is checked first, whatever the path, from the headers alone: a
+caller without one gets its 401 or 403 before a byte of its body is read. Then the body is
+counted as it arrives, declared (Content-Length) or chunked: a dataset upload (multipart)
+may have MEDSAFE_MAX_UPLOAD_MB plus room for the form around the file, any other body
 MEDSAFE_MAX_REQUEST_KB. Over the limit the request ends with a 413 and the connection is
 closed, having read at most the limit.
 """
@@ -19,7 +19,6 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from service import auth
 from service.api.errors import PayloadTooLarge, error_response
-from service.api.presenters import API_PREFIX
 from service.config import Settings
 from service.db import session_scope
 from service.errors import MedSafeError
@@ -38,7 +37,7 @@ class BodyTooLarge(HTTPException):
 
 def body_limit(state: Any, content_type: bytes) -> tuple[int, str]:
     """The most bytes a body of this content type may have, and what it is called."""
-    if content_type.startswith(b"multipart/form-data"):
+    if content_type.split(b";", 1)[0].strip().lower() == b"multipart/form-data":
         return state.max_upload_bytes + FORM_OVERHEAD, "upload (MEDSAFE_MAX_UPLOAD_MB)"
     settings: Settings = state.settings
     return settings.max_request_kb * 1024, "request body (MEDSAFE_MAX_REQUEST_KB)"
@@ -62,12 +61,13 @@ class BodySizeLimit:
             await _answer(scope, receive, send, PayloadTooLarge(
                 f"the {what} is over its limit of {limit} bytes"), close=True)
             return
-        if scope["path"].startswith(API_PREFIX + "/"):
-            refused = await anyio.to_thread.run_sync(
-                _key_error, settings, headers.get(b"authorization", b""))
-            if refused is not None:
-                await _answer(scope, receive, send, refused, close=True)
-                return
+        # Every route that takes a body is under /v1 and needs the write scope; checked on
+        # every path, so a root path in front of /v1 cannot skip it.
+        refused = await anyio.to_thread.run_sync(
+            _key_error, settings, headers.get(b"authorization", b""))
+        if refused is not None:
+            await _answer(scope, receive, send, refused, close=True)
+            return
         await self.app(scope, _counted(receive, limit, what), send)
 
 

@@ -13,6 +13,11 @@ from service.text import check_strings, check_text
 CHECKED_HEADERS = ("idempotency-key",)
 
 
+def media_type(content_type: str) -> str:
+    """"Application/JSON; charset=utf-8" -> "application/json"."""
+    return content_type.split(";", 1)[0].strip().lower()
+
+
 async def reject_unstorable_text(request: Request) -> None:
     for name, value in request.path_params.items():
         check_text(str(value), f"the path parameter {name}")
@@ -23,14 +28,15 @@ async def reject_unstorable_text(request: Request) -> None:
         value = request.headers.get(header)
         if value is not None:
             check_text(value, f"the {header} header")
-    content_type = request.headers.get("content-type", "")
-    if content_type.startswith("application/json"):
+    media = media_type(request.headers.get("content-type", ""))
+    if media == "application/json" or (media.startswith("application/") and
+                                       media.endswith("json")):  # as FastAPI reads JSON
         try:
             body = await request.json()
         except (ValueError, UnicodeDecodeError, json.JSONDecodeError):
             return  # the route's own validation answers a body that is not JSON
         check_strings(body, "the body")
-    elif content_type.startswith("multipart/form-data"):
+    elif media == "multipart/form-data":
         form = await request.form()
         for name, field in form.multi_items():
             if isinstance(field, str):

@@ -39,7 +39,8 @@ def adapter_dir(settings: Settings, finetune_id: str) -> Path:
 
 
 def get_finetune(session: Session, finetune_id: str, *, lock: bool = False) -> Finetune:
-    finetune = session.get(Finetune, finetune_id, with_for_update=lock)
+    finetune = session.get(Finetune, finetune_id, with_for_update=lock,
+                           populate_existing=lock)  # a lock reads the row as it is now
     if finetune is None:
         raise NotFound(f"no fine-tune {finetune_id!r}")
     return finetune
@@ -83,7 +84,7 @@ def training_hashes(session: Session, spec: str) -> set[str]:
 def claim_finetune(session: Session, finetune_id: str, worker: str) -> Finetune | None:
     """queued -> running for this worker; None when it is not queued (cancelled, done, or
     another worker has it)."""
-    finetune = session.get(Finetune, finetune_id, with_for_update=True)
+    finetune = session.get(Finetune, finetune_id, with_for_update=True, populate_existing=True)
     if finetune is None or finetune.status != FinetuneStatus.QUEUED:
         return None
     finetune.status = FinetuneStatus.RUNNING
@@ -102,8 +103,10 @@ def record_progress(session: Session, finetune_id: str, progress: dict[str, Any]
 
 
 def is_cancelled(session: Session, finetune_id: str) -> bool:
+    """Training should stop: the fine-tune is no longer running (cancelled, failed by the
+    reconciler, or gone)."""
     status = session.scalar(select(Finetune.status).where(Finetune.id == finetune_id))
-    return status in (None, FinetuneStatus.CANCELLED)
+    return status != FinetuneStatus.RUNNING
 
 
 def complete_finetune(session: Session, finetune_id: str, adapter_path: str,

@@ -31,9 +31,11 @@ class OpenAIEngine:
     The SDK retries 408/409/429/5xx, timeouts and connection errors with exponential backoff
     and jitter (honouring Retry-After) up to `max_retries` times. A request that still fails
     fails that conversation only: its Generation carries the error (finish_reason FAILED) and
-    the rest of the batch completes. The batch fails when every request failed (the server is
-    down) or one was refused for a reason no other item escapes: a bad key (401), no access
-    (403) or no such model (404).
+    the rest of the batch completes. The batch fails when every request failed for a reason of
+    the server's (unreachable, timed out, 429, 5xx: it is down, and RQ retries the shard later)
+    or one was refused for a reason no other item escapes: a bad key (401), no access (403)
+    or no such model (404). A request the server refused for itself (400, 422: too long, a
+    content filter) fails only its item, even in a batch of one.
     """
 
     def __init__(
@@ -99,16 +101,17 @@ class OpenAIEngine:
                 for c in conversations
             ]
             try:
-                generations: list[Generation] = await asyncio.gather(*tasks)
+                answers: list[tuple[Generation, bool]] = await asyncio.gather(*tasks)
             except BaseException:
                 # One request failed for good: stop the rest before the client closes.
                 for task in tasks:
                     task.cancel()
                 await asyncio.gather(*tasks, return_exceptions=True)
                 raise
-        failed = [g.error for g in generations if g.error is not None]
-        if failed and len(failed) == len(generations):
-            raise EngineError(f"every request of the batch failed; the first: {failed[0]}")
+        generations = [generation for generation, _ in answers]
+        if all(server_side for _, server_side in answers):
+            raise EngineError("every request of the batch failed on the server's side; the "
+                              f"first: {generations[0].error}")
         return generations
 
     async def _chat_one(
@@ -118,7 +121,8 @@ class OpenAIEngine:
         conversation: Conversation,
         request: dict[str, Any],
         score_tokens: tuple[str, ...] | None = None,
-    ) -> Generation:
+    ) -> tuple[Generation, bool]:
+        """The answer, and whether the request failed for a reason of the server's."""
         async with gate:
             try:
                 completion = await client.chat.completions.create(
@@ -126,11 +130,13 @@ class OpenAIEngine:
                     **request,
                 )
             except openai.APIError as exc:
-                if getattr(exc, "status_code", None) in BATCH_FATAL:
+                status = getattr(exc, "status_code", None)
+                if status in BATCH_FATAL:
                     raise EngineError(self._failure(exc)) from exc
-                return Generation(text="", prompt_tokens=0, output_tokens=0,
-                                  finish_reason=FAILED, error=self._failure(exc)[:2000])
-        return _generation(completion, score_tokens)
+                failed = Generation(text="", prompt_tokens=0, output_tokens=0,
+                                    finish_reason=FAILED, error=self._failure(exc)[:2000])
+                return failed, status is None or status in (408, 409, 429) or status >= 500
+        return _generation(completion, score_tokens), False
 
     def _failure(self, exc: openai.APIError) -> str:
         where = f"{self.spec} at {self.base_url or 'the OpenAI API'}"

@@ -41,7 +41,7 @@ def create_eval(
     settings: SettingsDep,
     key: WriteKey,
     response: Response,
-    idempotency_key: Annotated[str | None, Header(max_length=200)] = None,
+    idempotency_key: Annotated[str | None, Header(max_length=150)] = None,
 ) -> EvalRead:
     """Queue an eval. Answers 202 once the eval and its shards are committed (the shard jobs
     are enqueued on commit); 200 with the earlier eval when this key sent the same request
