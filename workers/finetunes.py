@@ -14,7 +14,7 @@ from service.config import Settings
 from service.db import session_scope
 from service.errors import EngineError, public_error
 from service.finetunes import store
-from service.finetunes.reconcile import IN_PROCESS_WORKER
+from service.finetunes.reconcile import local_owner
 from service.finetunes.service import demonstrations, lora_settings
 from service.model_specs import EngineKind, parse_spec
 from workers.training import Progress, TrainingCancelled, progress_dict, train_lora
@@ -46,12 +46,13 @@ def base_model_path(spec: str, settings: Settings) -> str:
 
 
 def run_finetune(finetune_id: str, settings: Settings, db_url: str | None = None,
-                 worker: str = IN_PROCESS_WORKER,
+                 worker: str | None = None,
                  on_progress: Callable[[Progress], None] | None = None) -> FinetuneOutcome:
-    """Train the fine-tune if it is queued; its row says how it ended. on_progress also
-    gets every logged step (a terminal's progress line)."""
+    """Train the fine-tune if it is queued; its row says how it ended. worker: the RQ
+    worker's name, or None for this process (the CLI). on_progress also gets every logged
+    step (a terminal's progress line)."""
     with session_scope(db_url) as session:
-        finetune = store.claim_finetune(session, finetune_id, worker)
+        finetune = store.claim_finetune(session, finetune_id, worker or local_owner())
         if finetune is None:
             status = store.get_finetune(session, finetune_id).status
             log.info("fine-tune %s is %s; nothing to do", finetune_id, status)

@@ -14,6 +14,7 @@ from service.benchmarks.items import normalised_text_hash
 from service.benchmarks.store import resolve_dataset
 from service.config import get_settings
 from service.errors import InvalidInput, NotFound
+from service.finetunes.reconcile import local_owner
 from service.finetunes.schemas import (
     FinetuneCreate,
     FinetuneLinks,
@@ -102,6 +103,8 @@ def submit_finetune(session: Session, body: FinetuneCreate, *, enqueue: bool = T
                 "datasets": [dataset.name for dataset in datasets],
                 "n_demonstrations": len(demonstrations(session, dataset_ids))}
     finetune = Finetune(
+        # Not queued for a worker: this process trains it (the reconciler leaves it alone).
+        worker=None if enqueue else local_owner(),
         id=finetune_id, status=FinetuneStatus.QUEUED, base=body.base,
         model=adapter_spec(body.base, finetune_id), dataset_ids=dataset_ids, settings=settings,
         prompt_hashes=sorted(prompt_hashes(session, dataset_ids, with_reference_only=True)),

@@ -84,7 +84,8 @@ def training_hashes(session: Session, spec: str) -> set[str]:
 def claim_finetune(session: Session, finetune_id: str, worker: str) -> Finetune | None:
     """queued -> running for this worker; None when it is not queued (cancelled, done, or
     another worker has it)."""
-    finetune = session.get(Finetune, finetune_id, with_for_update=True, populate_existing=True)
+    finetune = session.get(Finetune, finetune_id, with_for_update=True,
+                           populate_existing=True)
     if finetune is None or finetune.status != FinetuneStatus.QUEUED:
         return None
     finetune.status = FinetuneStatus.RUNNING

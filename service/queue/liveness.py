@@ -51,6 +51,16 @@ def worker_alive(connection: Redis, name: str, prefix: str | None = None) -> boo
     return not _process_gone(int(identity["pid"]), identity.get("start"))
 
 
+def process_alive(identity: dict[str, Any]) -> bool | None:
+    """Whether the process of a process_identity() still runs: False when it is gone or this
+    machine restarted since; None when it ran on another machine, which only it can tell."""
+    if identity.get("host") != socket.gethostname():
+        return None
+    if identity.get("boot") != _boot_id():
+        return False  # this machine restarted since
+    return not _process_gone(int(identity["pid"]), identity.get("start"))
+
+
 def _process_gone(pid: int, start: str | None) -> bool:
     if not Path("/proc/self/stat").exists():
         try:
