@@ -173,6 +173,9 @@ def mitigate(
     log_file = engine_log_file(settings.data_dir)
     run_to_the_end(str(base_eval), url, log_file)
     if _advance(url, study_id).status == mitigations.MitigationStatus.RUNNING:
+        from workers.engines import forget_engines
+
+        forget_engines()  # the GPU (or RAM) the eval's engines held is training's now
         _train_here(str(finetune_id), url)
     adapter_eval = _advance(url, study_id).adapter_eval_id
     if adapter_eval is not None:

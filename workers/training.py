@@ -9,6 +9,7 @@ curve and the versions of the libraries.
 
 from __future__ import annotations
 
+import gc
 import hashlib
 import importlib.metadata
 import json
@@ -143,6 +144,10 @@ def train_lora(model_path: str, demonstrations: list[Demonstration], lora: LoraS
         "steps": int(trainer.state.global_step),
     }
     (adapter / RECORD_NAME).write_text(json.dumps(record, indent=2))
+    del trainer, model  # the weights and optimizer state go now, not at the next collection
+    gc.collect()
+    if on_gpu:
+        torch.cuda.empty_cache()  # hand the memory back for the engines that come next
     return TrainingResult(str(adapter), curve, record)
 
 

@@ -10,6 +10,7 @@ so a study never waits on a step that is already done.
 
 from __future__ import annotations
 
+import hashlib
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
@@ -19,8 +20,8 @@ from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from service.benchmarks.items import ItemKind, normalised_text_hash
-from service.config import Settings
-from service.errors import InvalidInput, NotFound
+from service.config import DEFAULT_GRADING, GradingMode, Settings
+from service.errors import Conflict, InvalidInput, NotFound
 from service.evals.compare import compare_evals
 from service.evals.lifecycle import EvalStatus, get_eval
 from service.evals.service import (
@@ -40,7 +41,9 @@ from service.finetunes.schemas import (
 from service.finetunes.service import check_base, demonstration_datasets, submit_finetune
 from service.finetunes.store import FinetuneStatus
 from service.models import Eval, Finetune, Item, Mitigation, new_id
+from service.pipeline.engine import SamplingSettings
 from service.pipeline.summaries import CapabilityStats, EvalSummary, PairedStats
+from service.queue.jobs import Priority
 
 MAX_OVERLAP_EXAMPLES = 3
 
@@ -67,15 +70,20 @@ def check_overlap(session: Session, demo_ids: list[int], eval_ids: list[int]) ->
 
 def submit_mitigation(session: Session, body: MitigationCreate, settings: Settings, *,
                       enqueue: bool = True, connection: Redis | None = None,
-                      prefix: str | None = None,
-                      idempotency_key: str | None = None) -> tuple[Mitigation, bool]:
+                      prefix: str | None = None, idempotency_key: str | None = None,
+                      caller: int | None = None) -> tuple[Mitigation, bool]:
     """Write the study with its base eval and its fine-tune (queued after the commit with
-    enqueue); (study, created). Everything is checked before anything is written."""
-    if idempotency_key:
+    enqueue); (study, created). Everything is checked before anything is written. An
+    Idempotency-Key belongs to the API key that sent it (caller): the same key with the same
+    body answers with the first study, with another body it is a Conflict (409)."""
+    key = (idempotency_key or "").strip() or None
+    stored_key = f"key{caller}:{key}" if key and caller is not None else key
+    fingerprint = hashlib.sha256(body.model_dump_json().encode()).hexdigest()
+    if stored_key:
         existing = session.scalars(select(Mitigation).where(
-            Mitigation.idempotency_key == idempotency_key)).first()
+            Mitigation.idempotency_key == stored_key)).first()
         if existing is not None:
-            return existing, False
+            return _same_study(existing, fingerprint, key), False
     check_base(body.model)
     demos = demonstration_datasets(session, body.demos)
     base_request = _eval_request(body, settings, body.model, "base")
@@ -88,11 +96,19 @@ def submit_mitigation(session: Session, body: MitigationCreate, settings: Settin
                              prefix=prefix).evaluation
     mitigation = Mitigation(
         id=new_id(), status=MitigationStatus.RUNNING, model=body.model,
-        settings={**body.model_dump(mode="json"), "enqueue": enqueue},
-        base_eval_id=evaluation.id, finetune_id=finetune.id, idempotency_key=idempotency_key)
+        settings={**body.model_dump(mode="json"), "enqueue": enqueue,
+                  "request_sha256": fingerprint},
+        base_eval_id=evaluation.id, finetune_id=finetune.id, idempotency_key=stored_key)
     session.add(mitigation)
     session.flush()
     return mitigation, True
+
+
+def _same_study(existing: Mitigation, fingerprint: str, key: str | None) -> Mitigation:
+    if existing.settings.get("request_sha256") not in (None, fingerprint):
+        raise Conflict(f"the Idempotency-Key {key!r} was used for mitigation study "
+                       f"{existing.id} with a different request; use a new key")
+    return existing
 
 
 def _eval_request(body: MitigationCreate, settings: Settings, model: str,
@@ -102,6 +118,22 @@ def _eval_request(body: MitigationCreate, settings: Settings, model: str,
         settings, model=model, datasets=[*body.eval_datasets, *body.capability_datasets],
         judge=body.judge, max_tokens=body.max_tokens, system_prompt=body.system_prompt,
         grading=body.grading, labels=labels, limit=body.limit)
+
+
+def adapter_request(base: Eval, model: str) -> EvalRequest:
+    """The adapter's eval: the base eval's request as recorded (datasets, draw, judge,
+    sampling, system prompt, grading, shards, labels, priority) with the adapter as model,
+    so both answer the same items the same way whatever the settings of the caller."""
+    recorded = base.settings
+    return EvalRequest(
+        model=model, datasets=list(recorded["datasets"]), judge=base.judge,
+        sampling=SamplingSettings(**recorded["sampling"]),
+        system_prompt=recorded.get("system_prompt"), limit=recorded.get("limit"),
+        draw_seed=int(recorded.get("draw_seed") or 0),
+        shard_size=int(recorded.get("shard_size") or 64),
+        labels={**base.labels, "mitigation_step": "adapter"},
+        grading=GradingMode(recorded.get("grading", DEFAULT_GRADING)),
+        priority=Priority(base.priority))
 
 
 def get_mitigation(session: Session, mitigation_id: str, *, lock: bool = False) -> Mitigation:
@@ -144,11 +176,14 @@ def advance(session: Session, mitigation_id: str, settings: Settings, *,
         return mitigation
     assert base is not None and finetune is not None
     if finetune.status == FinetuneStatus.SUCCEEDED and adapter is None:
-        body = MitigationCreate.model_validate(
-            {k: v for k, v in mitigation.settings.items() if k != "enqueue"})
-        adapter = submit_eval(session, _eval_request(body, settings, finetune.model, "adapter"),
-                              enqueue=bool(mitigation.settings.get("enqueue", True)),
-                              connection=connection, prefix=prefix).evaluation
+        try:
+            adapter = submit_eval(session, adapter_request(base, finetune.model),
+                                  enqueue=bool(mitigation.settings.get("enqueue", True)),
+                                  connection=connection, prefix=prefix).evaluation
+        except InvalidInput as exc:
+            _finish(mitigation, MitigationStatus.FAILED,
+                    error=f"the adapter's eval could not start: {exc.detail}")
+            return mitigation
         mitigation.adapter_eval_id = adapter.id
     if base.status == EvalStatus.SUCCEEDED and adapter is not None \
             and adapter.status == EvalStatus.SUCCEEDED:

@@ -54,16 +54,18 @@ def cancel_finetune(finetune_id: str, session: SessionDep, _key: WriteKey) -> Fi
 
 
 @router.post("/mitigations", status_code=202, response_model=MitigationRead, responses={
-    200: {"model": MitigationRead, "description": "the Idempotency-Key named an earlier study"}})
+    200: {"model": MitigationRead, "description": "the Idempotency-Key named an earlier study"},
+    409: {"description": "the Idempotency-Key was used with a different request"}})
 def create_mitigation(
     body: MitigationCreate, response: Response, session: SessionDep, settings: SettingsDep,
-    _key: WriteKey, idempotency_key: Annotated[str | None, Header(max_length=200)] = None,
+    key: WriteKey, idempotency_key: Annotated[str | None, Header(max_length=150)] = None,
 ) -> MitigationRead:
     """Start the study: the base model's eval (safety and capability) and the fine-tune are
     queued now; the adapter's eval on the same items once the fine-tune succeeded; then the
     report. Refused (422) when a training request is among the evaluation items."""
     study, created = mitigations.submit_mitigation(session, body, settings,
-                                                   idempotency_key=idempotency_key or None)
+                                                   idempotency_key=idempotency_key,
+                                                   caller=key.id)
     if not created:
         response.status_code = 200
     return mitigations.mitigation_read(session, study)

@@ -14,7 +14,7 @@ from service.benchmarks.builtin import SAFETY_DEMOS, builtin_items
 from service.benchmarks.store import install_builtin_datasets, save_dataset
 from service.config import Settings
 from service.db import session_scope
-from service.errors import InvalidInput
+from service.errors import Conflict, InvalidInput
 from service.evals import service as evals
 from service.finetunes import mitigations, store
 from service.finetunes.schemas import FinetuneCreate, LoraSettings, MitigationCreate
@@ -177,6 +177,10 @@ def test_a_study_moves_step_by_step_to_its_paired_report(url: str, tmp_path: Pat
         assert adapter is not None and base is not None
         assert adapter.model == f"{BASE}+lora:{finetune_id}"
         assert adapter.labels["mitigation_step"] == "adapter"
+        # The base eval's request as recorded: the same items, judged the same way.
+        for setting in ("datasets", "sampling", "limit", "draw_seed", "judge", "grading"):
+            assert adapter.settings[setting] == base.settings[setting], setting
+        assert adapter.n_items == base.n_items
     _run(url, adapter_eval, "I cannot help with that request.")
     with session_scope(url) as session:
         study = mitigations.advance(session, study_id, Settings())
@@ -207,11 +211,35 @@ def test_a_failed_step_fails_the_study_saying_which(url: str) -> None:
 
 
 def test_the_same_idempotency_key_answers_with_the_first_study(url: str) -> None:
+    def submit(body: MitigationCreate, key: str, caller: int) -> tuple[str, bool]:
+        with session_scope(url) as session:
+            study, created = mitigations.submit_mitigation(
+                session, body, Settings(), enqueue=False, idempotency_key=key, caller=caller)
+            return study.id, created
+
+    first_id, created = submit(_study(), "k1", caller=1)
+    assert created
+    assert submit(_study(), "k1", caller=1) == (first_id, False)
+    other_id, created = submit(_study(), "k1", caller=2)  # another API key: its own key space
+    assert created and other_id != first_id
+    with pytest.raises(Conflict, match="with a different request"):
+        submit(_study(limit=9), "k1", caller=1)
+    blank_ids = {submit(_study(), "  ", caller=1)[0] for _ in range(2)}
+    assert len(blank_ids) == 2  # a blank key is no key
+
+
+def test_an_adapter_eval_that_cannot_start_fails_the_study(url: str, tmp_path: Path) -> None:
+    from service.models import Dataset
+
     with session_scope(url) as session:
-        first, created = mitigations.submit_mitigation(session, _study(), Settings(),
-                                                       enqueue=False, idempotency_key="k1")
-        first_id = first.id
+        study, _ = mitigations.submit_mitigation(session, _study(), Settings(), enqueue=False)
+        study_id, finetune_id = study.id, str(study.finetune_id)
+    _succeed(url, finetune_id, tmp_path)
+    with session_scope(url) as session:  # the evaluated dataset is renamed meanwhile
+        dataset = session.scalars(select(Dataset).where(
+            Dataset.name == "builtin:medical-mcq")).one()
+        dataset.name = "renamed-mcq"
     with session_scope(url) as session:
-        again, created = mitigations.submit_mitigation(session, _study(), Settings(),
-                                                       enqueue=False, idempotency_key="k1")
-        assert (again.id, created) == (first_id, False)
+        study = mitigations.advance(session, study_id, Settings())
+        assert study.status == "failed" and study.adapter_eval_id is None
+        assert "the adapter's eval could not start" in (study.error or "")
