@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session
 
 from service.benchmarks.items import ItemKind, normalised_text_hash
 from service.config import DEFAULT_GRADING, GradingMode, Settings
+from service.db import upsert
 from service.errors import Conflict, InvalidInput, NotFound
 from service.evals.compare import compare_evals
 from service.evals.lifecycle import EvalStatus, get_eval
@@ -40,7 +41,7 @@ from service.finetunes.schemas import (
 )
 from service.finetunes.service import check_base, demonstration_datasets, submit_finetune
 from service.finetunes.store import FinetuneStatus
-from service.models import Eval, Finetune, Item, Mitigation, new_id
+from service.models import Eval, Finetune, Item, Mitigation, new_id, utcnow
 from service.pipeline.engine import SamplingSettings
 from service.pipeline.summaries import CapabilityStats, EvalSummary, PairedStats
 from service.queue.jobs import Priority
@@ -88,18 +89,28 @@ def submit_mitigation(session: Session, body: MitigationCreate, settings: Settin
     demos = demonstration_datasets(session, body.demos)
     base_request = _eval_request(body, settings, body.model, "base")
     check_overlap(session, [d.id for d in demos], resolve_datasets(session, base_request))
+    # The study's row first, inserted unless its key is taken: of two racing requests with
+    # one key, the second finds the first's study instead of writing steps of its own.
+    study_id = new_id()
+    upsert(session, Mitigation, [{
+        "id": study_id, "status": MitigationStatus.RUNNING.value, "model": body.model,
+        "settings": {**body.model_dump(mode="json"), "enqueue": enqueue,
+                     "request_sha256": fingerprint},
+        "base_eval_id": None, "finetune_id": None, "adapter_eval_id": None, "report": None,
+        "error": None, "idempotency_key": stored_key, "created_at": utcnow(),
+        "finished_at": None}], keys=["idempotency_key"] if stored_key else ["id"])
+    mitigation = session.get(Mitigation, study_id)
+    if mitigation is None:  # another request with this key committed first
+        winner = session.scalars(select(Mitigation).where(
+            Mitigation.idempotency_key == stored_key)).one()
+        return _same_study(winner, fingerprint, key), False
     finetune = submit_finetune(session, FinetuneCreate(
         base=body.model, datasets=body.demos, lora=body.lora,
         system_prompt=body.system_prompt), enqueue=enqueue, connection=connection,
         prefix=prefix)
     evaluation = submit_eval(session, base_request, enqueue=enqueue, connection=connection,
                              prefix=prefix).evaluation
-    mitigation = Mitigation(
-        id=new_id(), status=MitigationStatus.RUNNING, model=body.model,
-        settings={**body.model_dump(mode="json"), "enqueue": enqueue,
-                  "request_sha256": fingerprint},
-        base_eval_id=evaluation.id, finetune_id=finetune.id, idempotency_key=stored_key)
-    session.add(mitigation)
+    mitigation.base_eval_id, mitigation.finetune_id = evaluation.id, finetune.id
     session.flush()
     return mitigation, True
 

@@ -142,3 +142,20 @@ def test_the_whole_study_runs_through_the_queue(
         "base": base_eval["id"], "candidate": adapter_eval["id"]}).json()
     assert compared["training_overlap"] == 0
     assert compared["overall"] == report["harmfulness"]
+
+
+def test_concurrent_studies_with_one_key_make_one_study(
+        own_queues: str, api_settings: str, client: TestClient, writer: dict[str, str]) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    migrate.prepare_database(api_settings)
+    headers = {**writer, "Idempotency-Key": "nightly-study"}
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        answers = list(pool.map(lambda _: client.post("/v1/mitigations", json=STUDY,
+                                                      headers=headers), range(4)))
+    assert sorted(a.status_code for a in answers) == [200, 200, 200, 202], \
+        [a.text for a in answers]
+    assert len({a.json()["id"] for a in answers}) == 1
+    assert _counts(api_settings) == (1, 1, 1)  # one fine-tune, one study, one eval
+    changed = client.post("/v1/mitigations", json={**STUDY, "limit": 9}, headers=headers)
+    assert changed.status_code == 409
