@@ -8,7 +8,7 @@ BIN    := $(VENV)/bin
 TORCH_CPU_INDEX ?= https://download.pytorch.org/whl/cpu
 STAMP  := $(VENV)/.installed
 
-.PHONY: install demo test lint format bench bench-quick bench-grading bench-lora clean
+.PHONY: install demo test lint format fuzz bench bench-quick bench-grading bench-lora clean
 
 install: $(STAMP)
 
@@ -48,6 +48,12 @@ lint: $(STAMP)
 	$(BIN)/ruff check cli service workers tests bench migrations
 	$(BIN)/mypy
 	$(BIN)/lint-imports
+
+# The schema fuzz run of `make test` (12 examples per operation and mode), longer: no
+# request may make the API answer 5xx.
+FUZZ_EXAMPLES ?= 500
+fuzz: $(STAMP)
+	MEDSAFE_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(BIN)/pytest -p no:cacheprovider tests/service/api/test_fuzz.py
 
 format: $(STAMP)
 	$(BIN)/ruff format cli service workers tests bench
