@@ -22,7 +22,8 @@ def eval_links(eval_id: str) -> EvalLinks:
 
 def eval_read(evaluation: Eval, progress: dict[str, dict[str, int]] | None = None,
               items: ItemProgress | None = None,
-              calibration: JudgeCalibration | None = None) -> EvalRead:
+              calibration: JudgeCalibration | None = None,
+              waiting: str | None = None) -> EvalRead:
     started, finished = evaluation.started_at, evaluation.finished_at
     duration = (finished - started).total_seconds() if started and finished else None
     return EvalRead(
@@ -49,6 +50,7 @@ def eval_read(evaluation: Eval, progress: dict[str, dict[str, int]] | None = Non
         fire_time=evaluation.fire_time,
         regressed=evaluation.regressed,
         regression=evaluation.regression,
+        waiting=waiting,
         links=eval_links(evaluation.id),
     )
 

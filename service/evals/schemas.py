@@ -119,6 +119,9 @@ class EvalRead(BaseModel):
     regression: dict[str, Any] | None = Field(
         default=None, description="the verdict: paired deltas with CIs and thresholds, "
                                   "overall and per principle, or why it was not compared")
+    waiting: str | None = Field(
+        default=None, description="an unfinished eval whose next shards no live worker "
+                                  "takes: which model and queue lack one (single eval only)")
     links: EvalLinks
 
 

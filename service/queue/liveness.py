@@ -18,6 +18,14 @@ from service.queue.jobs import queue_prefix
 LIVENESS_TTL_S = 60
 
 
+def queue_has_worker(connection: Redis, queue: str) -> bool:
+    """Whether any registered RQ worker listens on the queue (a worker's registration expires
+    a little after its last heartbeat)."""
+    from rq import Queue, Worker
+
+    return bool(Worker.all(connection=connection, queue=Queue(queue, connection=connection)))
+
+
 def liveness_key(name: str, prefix: str | None = None) -> str:
     return f"{prefix or queue_prefix()}:alive:{name}"
 

@@ -6,6 +6,7 @@ from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Header, Query, Response
+from redis.exceptions import RedisError
 from sqlalchemy.orm import Session
 
 from service.api.deps import CurrentKey, SessionDep, SettingsDep, WriteKey
@@ -24,7 +25,11 @@ from service.evals.schemas import (
     JudgeStatus,
     ResultList,
 )
+from service.model_specs import serving_spec
 from service.models import Eval
+from service.queue.connection import redis_connection
+from service.queue.jobs import Priority, queue_name
+from service.queue.liveness import queue_has_worker
 
 router = APIRouter(prefix="/evals", tags=["evals"], route_class=ETagRoute)
 
@@ -126,7 +131,27 @@ def cancel_eval(eval_id: str, session: SessionDep, _key: WriteKey) -> EvalRead:
 
 
 def _detail(session: Session, evaluation: Eval) -> EvalRead:
-    """One eval with its progress in shards and in items, and its judge's calibration."""
-    return eval_read(evaluation, lifecycle.stage_progress(session, evaluation.id),
-                     lifecycle.item_progress(session, evaluation),
-                     eval_judge_calibration(session, evaluation))
+    """One eval with its progress in shards and in items, its judge's calibration and, while
+    it is unfinished, whether a live worker takes its next shards."""
+    progress = lifecycle.stage_progress(session, evaluation.id)
+    return eval_read(evaluation, progress, lifecycle.item_progress(session, evaluation),
+                     eval_judge_calibration(session, evaluation),
+                     _waiting(evaluation, progress))
+
+
+def _waiting(evaluation: Eval, progress: dict[str, dict[str, int]]) -> str | None:
+    """What an unfinished eval waits for when no worker serves its next stage, else None."""
+    if evaluation.status not in lifecycle.OPEN:
+        return None
+    generating = any(status != "succeeded" for status in progress.get("generate", {}))
+    stage, spec = ((lifecycle.Stage.GENERATE, evaluation.model) if generating
+                   else (lifecycle.Stage.JUDGE, evaluation.judge))
+    queue = queue_name(stage, spec, Priority(evaluation.priority))
+    try:
+        if queue_has_worker(redis_connection(), queue):
+            return None
+    except RedisError:
+        return None  # the queue cannot be asked now; /readyz says why
+    role = "--models" if stage == lifecycle.Stage.GENERATE else "--judge"
+    return (f"no live worker serves {spec} ({stage} shards wait on {queue}): start one with "
+            f"`medsafe worker {role} {serving_spec(spec)}`")
