@@ -85,6 +85,20 @@ def migrated_postgres_schema() -> Iterator[str]:
         admin.dispose()
 
 
+@contextmanager
+def one_database(folder: Path) -> Iterator[str]:
+    """One freshly migrated database: the real PostgreSQL where there is one, else SQLite in
+    folder. For tests too costly to run once per database (they train a model, or fuzz)."""
+    if POSTGRES_URL:
+        with migrated_postgres_schema() as url:
+            yield url
+        return
+    url = f"sqlite:///{folder / 'test.db'}"
+    migrate.upgrade(url)
+    yield url
+    db.get_engine(url).dispose()
+
+
 @pytest.fixture(params=["sqlite", *_postgres_params()])
 def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     """A freshly migrated, empty database; SQLite and (where configured) the real PostgreSQL."""

@@ -14,9 +14,8 @@ import pytest
 from typer.testing import CliRunner
 
 from cli.app import app
-from service import db, migrate
 from service.pipeline.engine import Engine
-from tests.conftest import POSTGRES_URL, migrated_postgres_schema
+from tests.conftest import one_database
 from tests.settings_support import medsafe_settings
 
 pytestmark = pytest.mark.vllm
@@ -26,16 +25,8 @@ pytestmark = pytest.mark.vllm
 def cli_env(monkeypatch: pytest.MonkeyPatch, bundled_engine: Engine,
             tmp_path: Path) -> Iterator[str]:
     """One database (the real PostgreSQL where there is one): the test trains a model."""
-    if POSTGRES_URL:
-        with migrated_postgres_schema() as url, \
-                medsafe_settings(monkeypatch, url, tmp_path / "data"):
-            yield url
-        return
-    url = f"sqlite:///{tmp_path / 'test.db'}"
-    migrate.upgrade(url)
-    with medsafe_settings(monkeypatch, url, tmp_path / "data"):
+    with one_database(tmp_path) as url, medsafe_settings(monkeypatch, url, tmp_path / "data"):
         yield url
-    db.get_engine(url).dispose()
 
 
 def test_finetune_prints_the_adapter_spec_and_an_eval_of_it_reports_capability(

@@ -12,7 +12,6 @@ from statistics import mean
 
 import pytest
 
-from service import db, migrate
 from service.benchmarks.builtin import SAFETY_DEMOS
 from service.benchmarks.store import install_builtin_datasets
 from service.config import Settings, get_settings
@@ -21,7 +20,7 @@ from service.finetunes import store
 from service.finetunes.schemas import FinetuneCreate, LoraSettings
 from service.finetunes.service import finetune_read, submit_finetune
 from service.pipeline.engine import Engine, SamplingSettings
-from tests.conftest import POSTGRES_URL, migrated_postgres_schema
+from tests.conftest import one_database
 from workers.engines import load_engine, loaded_engines
 from workers.engines.vllm_engine import AdapterEngine
 from workers.finetunes import run_finetune
@@ -42,14 +41,8 @@ def trained(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str
     real PostgreSQL where there is one."""
     artifacts = tmp_path_factory.mktemp("artifacts")
     settings = Settings(artifacts_dir=artifacts, model_cache_dir=get_settings().model_cache_dir)
-    if POSTGRES_URL:
-        with migrated_postgres_schema() as url:
-            yield url, _train(url, settings), settings
-        return
-    url = f"sqlite:///{tmp_path_factory.mktemp('db') / 'test.db'}"
-    migrate.upgrade(url)
-    yield url, _train(url, settings), settings
-    db.get_engine(url).dispose()
+    with one_database(tmp_path_factory.mktemp("db")) as url:
+        yield url, _train(url, settings), settings
 
 
 def _train(url: str, settings: Settings) -> str:

@@ -16,9 +16,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis.errors import Unsatisfiable
 from schemathesis import GenerationMode
 
-from service import db, migrate
+from service import migrate
 from service.api.app import create_app
-from tests.conftest import POSTGRES_URL, migrated_postgres_schema
+from tests.conftest import one_database
 from tests.service.api.conftest import add_dataset, make_key
 
 EXAMPLES = int(os.environ.get("MEDSAFE_FUZZ_EXAMPLES", "12"))
@@ -27,14 +27,8 @@ EXAMPLES = int(os.environ.get("MEDSAFE_FUZZ_EXAMPLES", "12"))
 @pytest.fixture(scope="module")
 def fuzz_db(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """The real PostgreSQL where there is one (it refuses what SQLite would store)."""
-    if POSTGRES_URL:
-        with migrated_postgres_schema() as url:
-            yield url
-        return
-    url = f"sqlite:///{tmp_path_factory.mktemp('fuzz') / 'test.db'}"
-    migrate.upgrade(url)
-    yield url
-    db.get_engine(url).dispose()
+    with one_database(tmp_path_factory.mktemp("fuzz")) as url:
+        yield url
 
 
 @pytest.fixture(scope="module")

@@ -11,13 +11,13 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
-from service import db, migrate
+from service import migrate
 from service.config import get_settings
 from service.db import session_scope
 from service.models import Eval, Finetune, Mitigation
 from service.pipeline.engine import Engine
 from service.queue import connection as queue_connection
-from tests.conftest import POSTGRES_URL, migrated_postgres_schema
+from tests.conftest import one_database
 from workers.engines import load_engine
 from workers.worker import run_worker
 
@@ -33,14 +33,8 @@ STUDY = {"model": MODEL, "demos": ["builtin:safety-demos"],
 def db_url(tmp_path: Path) -> Iterator[str]:
     """One database for these tests: the real PostgreSQL where there is one, else SQLite
     (the study trains a model: once is enough)."""
-    if POSTGRES_URL:
-        with migrated_postgres_schema() as url:
-            yield url
-        return
-    url = f"sqlite:///{tmp_path / 'test.db'}"
-    migrate.upgrade(url)
-    yield url
-    db.get_engine(url).dispose()
+    with one_database(tmp_path) as url:
+        yield url
 
 
 def _counts(url: str) -> tuple[int, int, int]:
