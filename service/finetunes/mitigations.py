@@ -39,7 +39,12 @@ from service.finetunes.schemas import (
     MitigationReport,
     RateChange,
 )
-from service.finetunes.service import check_base, demonstration_datasets, submit_finetune
+from service.finetunes.service import (
+    check_base,
+    demonstration_datasets,
+    demonstrations,
+    submit_finetune,
+)
 from service.finetunes.store import FinetuneStatus
 from service.models import Eval, Finetune, Item, Mitigation, new_id, utcnow
 from service.pipeline.engine import SamplingSettings
@@ -58,8 +63,8 @@ class MitigationStatus(StrEnum):
 def check_overlap(session: Session, demo_ids: list[int], eval_ids: list[int]) -> None:
     """Refuse a study whose training requests are among the items it is evaluated on
     (normalised text): its before/after comparison would measure memorisation."""
-    trained = {normalised_text_hash(prompt): prompt for prompt in session.scalars(
-        select(Item.prompt).where(Item.dataset_id.in_(demo_ids), Item.reference.is_not(None)))}
+    trained = {normalised_text_hash(demo.prompt): demo.prompt
+               for demo in demonstrations(session, demo_ids)}
     overlap = [trained[h] for h in (normalised_text_hash(p) for p in session.scalars(
         select(Item.prompt).where(Item.dataset_id.in_(eval_ids)))) if h in trained]
     if overlap:

@@ -78,15 +78,6 @@ def demonstrations(session: Session, dataset_ids: list[int]) -> list[Demonstrati
     return [Demonstration(row.prompt, row.reference) for row in rows if row.reference.strip()]
 
 
-def prompt_hashes(session: Session, dataset_ids: list[int],
-                  with_reference_only: bool = False) -> set[str]:
-    """Normalised-text hashes of the datasets' requests."""
-    query = select(Item.prompt).where(Item.dataset_id.in_(dataset_ids))
-    if with_reference_only:
-        query = query.where(Item.reference.is_not(None))
-    return {normalised_text_hash(prompt) for prompt in session.scalars(query)}
-
-
 def submit_finetune(session: Session, body: FinetuneCreate, *, enqueue: bool = True,
                     connection: Redis | None = None, prefix: str | None = None) -> Finetune:
     """Write a queued fine-tune and, with enqueue, queue its job after the commit."""
@@ -99,15 +90,16 @@ def submit_finetune(session: Session, body: FinetuneCreate, *, enqueue: bool = T
     datasets = demonstration_datasets(session, body.datasets)
     dataset_ids = [dataset.id for dataset in datasets]
     finetune_id = new_id()
+    demos = demonstrations(session, dataset_ids)
     settings = {"lora": body.lora.model_dump(mode="json"), "system_prompt": body.system_prompt,
                 "datasets": [dataset.name for dataset in datasets],
-                "n_demonstrations": len(demonstrations(session, dataset_ids))}
+                "n_demonstrations": len(demos)}
     finetune = Finetune(
         # Not queued for a worker: this process trains it (the reconciler leaves it alone).
         worker=None if enqueue else local_owner(),
         id=finetune_id, status=FinetuneStatus.QUEUED, base=body.base,
         model=adapter_spec(body.base, finetune_id), dataset_ids=dataset_ids, settings=settings,
-        prompt_hashes=sorted(prompt_hashes(session, dataset_ids, with_reference_only=True)),
+        prompt_hashes=sorted({normalised_text_hash(demo.prompt) for demo in demos}),
         loss_curve=[])
     session.add(finetune)
     session.flush()

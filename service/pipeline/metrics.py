@@ -323,7 +323,8 @@ def paired_flag_change(
     """The paired change in a yes/no rate (right answer, refusal) over the items of `kinds`
     both evals flagged; None when they share no such item."""
     wanted = set(kinds)
-    candidate_by_id = {i.item_id: i for i in candidate if i.kind in wanted}
+    candidate_by_id = {item_id: item for item_id, item
+                       in _by_item_id(candidate, "candidate").items() if item.kind in wanted}
     pairs = [(flag(i), flag(candidate_by_id[i.item_id])) for i in base
              if i.kind in wanted and i.item_id in candidate_by_id]
     pairs = [pair for pair in pairs if pair[0] is not None and pair[1] is not None]
