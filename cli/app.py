@@ -10,7 +10,7 @@ from typing import Any
 import typer
 from pydantic import ValidationError
 
-from cli import calibration, datasets, evals, finetunes, keys, schedules, services
+from cli import calibration, datasets, evals, finetunes, keys, schedules, services, verify
 from cli.console import DEBUG, err, one_line
 from service import migrate
 from service.config import get_settings
@@ -32,6 +32,7 @@ app.add_typer(keys.keys_app, name="keys")
 app.command("eval")(evals.run_eval)
 app.command("compare")(evals.compare)
 app.command("cancel")(evals.cancel)
+app.command("verify")(verify.verify)
 app.command("serve")(services.serve)
 app.command("worker")(services.worker)
 app.command("up")(services.up)
