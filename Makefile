@@ -8,7 +8,7 @@ BIN    := $(VENV)/bin
 TORCH_CPU_INDEX ?= https://download.pytorch.org/whl/cpu
 STAMP  := $(VENV)/.installed
 
-.PHONY: install demo test lint format fuzz bench bench-quick bench-grading bench-lora clean
+.PHONY: install demo test lint format fuzz bench bench-quick bench-grading bench-lora load clean
 
 install: $(STAMP)
 
@@ -77,6 +77,14 @@ bench-grading: $(STAMP)
 # docs/BENCHMARKS.md.
 bench-lora: $(STAMP)
 	$(BIN)/python -m bench.lora $(BENCH_ARGS)
+
+# Load on the REST API: 50 clients polling evals and results with ETags for 60 s, with no
+# eval running and then while one runs on a worker (bundled model), on the machine's
+# PostgreSQL and Redis (a schema and queue prefix of its own); then a 10,000-item eval's
+# upload and submission against a 1,000-item one (API peak memory, shards), cancelled
+# unrun. Appends to docs/BENCHMARKS.md.
+load: $(STAMP)
+	$(BIN)/python -m bench.load $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
