@@ -1,4 +1,5 @@
-"""Database engine and the one unit of work: session_scope commits or rolls back."""
+"""Database engine and the one unit of work: session_scope commits or rolls back; and which
+errors mean the database cannot be reached (the API answers 503, workers wait)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from typing import Any
 
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import DBAPIError, DisconnectionError, InterfaceError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from service.config import get_settings
@@ -72,6 +74,38 @@ def upsert(
     else:
         stmt = stmt.on_conflict_do_nothing(index_elements=list(keys))
     session.execute(stmt)
+
+
+# SQLSTATEs of a server that is unreachable for now: connection exceptions (class 08), and a
+# server shutting down, crashed or still starting (57P01-57P03).
+UNAVAILABLE_SQLSTATES = ("08", "57P01", "57P02", "57P03")
+
+
+def database_unavailable(exc: BaseException) -> bool:
+    """Whether exc (or what caused it) says the database could not be reached: the
+    connection was refused or dropped, or the server is going down or still starting. An
+    error in a statement (a missing table, a constraint) is not."""
+    seen: BaseException | None = exc
+    for _ in range(8):  # a rollback that failed after the connection dropped, and so on
+        if seen is None:
+            return False
+        if _unreachable(seen):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
+
+
+def _unreachable(exc: BaseException) -> bool:
+    if isinstance(exc, DisconnectionError):
+        return True
+    if not isinstance(exc, DBAPIError):
+        return False
+    if exc.connection_invalidated:  # the dialect saw the connection drop
+        return True
+    if isinstance(exc, OperationalError | InterfaceError) and exc.statement is None:
+        return True  # raised while connecting, before any statement
+    sqlstate = str(getattr(exc.orig, "sqlstate", None) or "")
+    return sqlstate.startswith(UNAVAILABLE_SQLSTATES)
 
 
 def create_all(url: str | None = None) -> None:
