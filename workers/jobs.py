@@ -13,6 +13,7 @@ from typing import Any
 
 from redis import Redis
 from rq import get_current_job
+from sqlalchemy.orm import Session
 
 from service.config import get_settings
 from service.db import session_scope
@@ -146,10 +147,17 @@ def _retries_left() -> int:
 
 
 def _enqueue_judge(context: JobContext, eval_id: str, index: int) -> None:
-    with session_scope(context.db_url) as session:
+    """Queue the judge shard of a generated one (the database read waits out an outage)."""
+    def read(session: Session) -> tuple[str, Priority] | None:
         evaluation = session.get(Eval, eval_id)
         if evaluation is None or evaluation.status in TERMINAL:
-            return
-        judge, priority = evaluation.judge, Priority(evaluation.priority)
+            return None
+        return evaluation.judge, Priority(evaluation.priority)
+
+    found = shards.in_database(context.db_url, read, f"queueing judge shard {index} of eval "
+                                                     f"{eval_id}")
+    if found is None:
+        return
+    judge, priority = found
     queue_jobs.enqueue_shard(context.connection, eval_id, Stage.JUDGE, index, judge, priority,
                              prefix=context.prefix)

@@ -44,7 +44,7 @@ from service.queue.liveness import (
 )
 from workers import jobs
 from workers.memory import return_free_memory
-from workers.shards import EngineProvider
+from workers.shards import EngineProvider, while_database_down
 
 log = logging.getLogger(__name__)
 
@@ -114,7 +114,8 @@ def _work(queues: list[str], name: str, connection: Redis, db_url: str, prefix: 
         worker.work(burst=burst, logging_level="INFO", with_scheduler=True)
         # A burst ends when the queues are empty; shards the reconciler finds orphaned (a
         # worker died on them meanwhile) are work too.
-        if not burst or not reconcile(connection, db_url, prefix).requeued:
+        if not burst or not while_database_down(
+                lambda: reconcile(connection, db_url, prefix), "reconciling").requeued:
             return
 
 
