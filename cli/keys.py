@@ -41,7 +41,8 @@ def keys_list(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
         return
     for key in keys:
         state = f"revoked {key.revoked_at:%Y-%m-%d}" if key.revoked_at else "active"
-        print(f"{key.id}\t{key.prefix}\t{key.name}\t{','.join(key.scopes)}\t{state}")
+        print(f"{key.id}\t{key.prefix}\t{key.name}\t{','.join(key.scopes)}\t{state}\t"
+              f"{key.created_by or ''}")
 
 
 @keys_app.command("revoke")

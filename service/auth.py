@@ -13,6 +13,7 @@ from enum import StrEnum
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from service.audit import Actor, AuditAction, local_actor, record
 from service.errors import InvalidInput, MedSafeError, NotFound
 from service.models import ApiKey, utcnow
 
@@ -66,6 +67,7 @@ class KeyInfo:
     scopes: list[str]
     created_at: datetime
     revoked_at: datetime | None
+    created_by: str | None = None
 
 
 def parse_scopes(scopes: Iterable[str]) -> list[Scope]:
@@ -83,16 +85,21 @@ def parse_scopes(scopes: Iterable[str]) -> list[Scope]:
     return parsed
 
 
-def create_key(session: Session, name: str, scopes: Iterable[str]) -> CreatedKey:
-    """Store a new key and return its plaintext, which is never stored. Does not commit."""
+def create_key(session: Session, name: str, scopes: Iterable[str],
+               actor: Actor | None = None) -> CreatedKey:
+    """Store a new key and return its plaintext, which is never stored; `actor` (default:
+    the local user) is recorded as its creator and in the audit log. Does not commit."""
+    actor = actor or local_actor()
     if not name.strip() or len(name) > MAX_NAME_CHARS:
         raise InvalidInput(f"a key needs a name of 1..{MAX_NAME_CHARS} characters")
     granted = [scope.value for scope in parse_scopes(scopes)]
     prefix = secrets.token_hex(PREFIX_CHARS // 2)
     secret = secrets.token_urlsafe(32)
-    key = ApiKey(name=name, prefix=prefix, hashed_secret=_hash(secret), scopes=granted)
+    key = ApiKey(name=name, prefix=prefix, hashed_secret=_hash(secret), scopes=granted,
+                 created_by=actor.name)
     session.add(key)
     session.flush()
+    record(session, actor, AuditAction.KEY_CREATE, "key", key.id, name=name, scopes=granted)
     return CreatedKey(id=key.id, name=name, scopes=granted, key=f"{KEY_MARK}{prefix}{secret}")
 
 
@@ -118,14 +125,28 @@ def require_scope(key: ApiKey, needed: Scope) -> None:
                         f"key {key.name!r} has {', '.join(key.scopes) or 'none'}")
 
 
+def require_owner(key: ApiKey, owner_key_id: int | None, what: str) -> None:
+    """Forbidden unless `key` created `what` or has the admin scope: a write key changes
+    only what it created (an eval, a schedule, ...). What the CLI or a schedule made without
+    a key, only admin keys change through the API."""
+    if owner_key_id is not None and owner_key_id == key.id:
+        return
+    if Scope.ADMIN.value in key.scopes:
+        return
+    raise Forbidden(f"{what} was not created with this key; only its creator's key or an "
+                    "admin key may change it")
+
+
 def list_keys(session: Session) -> list[KeyInfo]:
     return [_info(row) for row in session.scalars(select(ApiKey).order_by(ApiKey.id))]
 
 
-def revoke_key(session: Session, key_id_or_prefix: str) -> KeyInfo:
+def revoke_key(session: Session, key_id_or_prefix: str,
+               actor: Actor | None = None) -> KeyInfo:
     """Revoke a key by id, by its listed prefix or the start of it (msk_0123abcd), or by the
     whole key; a start that fits two keys is refused. Revoking twice changes nothing. Does
-    not commit."""
+    not commit. A revocation is recorded in the audit log under `actor` (default: the local
+    user)."""
     text = key_id_or_prefix.strip()
     if text.startswith(KEY_MARK):
         start = text[len(KEY_MARK):][:PREFIX_CHARS]
@@ -147,13 +168,15 @@ def revoke_key(session: Session, key_id_or_prefix: str) -> KeyInfo:
     if key.revoked_at is None:
         key.revoked_at = utcnow()
         session.flush()
+        record(session, actor or local_actor(), AuditAction.KEY_REVOKE, "key", key.id,
+               name=key.name)
     return _info(key)
 
 
 def _info(key: ApiKey) -> KeyInfo:
     return KeyInfo(id=key.id, name=key.name, prefix=f"{KEY_MARK}{key.prefix}",
                    scopes=list(key.scopes), created_at=key.created_at,
-                   revoked_at=key.revoked_at)
+                   revoked_at=key.revoked_at, created_by=key.created_by)
 
 
 def _hash(secret: str) -> str:

@@ -46,6 +46,9 @@ class Settings(BaseSettings):
     max_upload_mb: int = 50
     # The largest request body other than a dataset upload (JSON), counted as it arrives.
     max_request_kb: int = 1024
+    # Writes (POST, PATCH, DELETE) one API key may send, over a moving window: "60/minute",
+    # "10/second;300/hour" (all hold), or "off". Beyond it: 429 with Retry-After.
+    write_rate_limit: str = "120/minute"
     model_cache_dir: Path = Field(default_factory=_default_cache_dir)
 
     target_model: str = "bundled:smollm2"

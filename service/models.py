@@ -53,7 +53,16 @@ class Base(DeclarativeBase):
     type_annotation_map = {dict[str, Any]: JSON, list[Any]: JSON, datetime: UTCDateTime()}
 
 
-class Dataset(Base):
+class Owned:
+    """Who created the row: the API key that sent the request (none for the CLI and other
+    local processes) and a readable name (the key, or the CLI's local user)."""
+
+    created_by: Mapped[str | None] = mapped_column(String(200))
+    created_by_key_id: Mapped[int | None] = mapped_column(
+        ForeignKey("api_keys.id", ondelete="SET NULL"))
+
+
+class Dataset(Owned, Base):
     __tablename__ = "datasets"
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -103,7 +112,7 @@ class Label(Base):
     rationale: Mapped[str | None] = mapped_column(Text)
 
 
-class Eval(Base):
+class Eval(Owned, Base):
     __tablename__ = "evals"
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
@@ -197,7 +206,7 @@ class Judgment(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
-class Schedule(Base):
+class Schedule(Owned, Base):
     """An eval template fired by a cron expression in a time zone (service.schedules)."""
 
     __tablename__ = "schedules"
@@ -256,7 +265,7 @@ class Notification(Base):
     delivered_at: Mapped[datetime | None] = mapped_column()
 
 
-class Finetune(Base):
+class Finetune(Owned, Base):
     """A LoRA fine-tune of a base model on demonstration datasets (service.finetunes); its
     adapter is served as the model spec `model` (<base>+lora:<id>)."""
 
@@ -282,7 +291,7 @@ class Finetune(Base):
     finished_at: Mapped[datetime | None] = mapped_column()
 
 
-class Mitigation(Base):
+class Mitigation(Owned, Base):
     """The whole study in one request: evaluate a model, fine-tune it on safety
     demonstrations, evaluate the adapter on the same items, and compare."""
 
@@ -315,5 +324,23 @@ class ApiKey(Base):
     prefix: Mapped[str] = mapped_column(String(16), unique=True)
     hashed_secret: Mapped[str] = mapped_column(String(64))
     scopes: Mapped[list[Any]] = mapped_column(default=list)
+    created_by: Mapped[str | None] = mapped_column(String(200))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     revoked_at: Mapped[datetime | None] = mapped_column()
+
+
+class AuditEvent(Base):
+    """Who created, cancelled, revoked or uploaded what, and when (service.audit)."""
+
+    __tablename__ = "audit_events"
+    __table_args__ = (Index("ix_audit_events_target", "target_type", "target_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+    actor: Mapped[str] = mapped_column(String(200))
+    key_id: Mapped[int | None] = mapped_column(
+        ForeignKey("api_keys.id", ondelete="SET NULL"), index=True)
+    action: Mapped[str] = mapped_column(String(40))  # audit.AuditAction
+    target_type: Mapped[str] = mapped_column(String(32))
+    target_id: Mapped[str] = mapped_column(String(200))
+    detail: Mapped[dict[str, Any]] = mapped_column(default=dict)

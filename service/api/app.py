@@ -8,6 +8,7 @@ from service.api.errors import install_error_handlers
 from service.api.limits import BodySizeLimit
 from service.api.presenters import API_PREFIX
 from service.api.routers import (
+    audit,
     calibrations,
     compare,
     datasets,
@@ -20,6 +21,7 @@ from service.api.routers import (
 from service.api.schemas import ErrorRead
 from service.api.text_guard import reject_unstorable_text
 from service.config import Settings, get_settings
+from service.ratelimit import parse_rate
 
 DESCRIPTION = """Measure the medical safety of language models.
 
@@ -42,11 +44,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                   dependencies=[Depends(reject_unstorable_text)])
     app.state.settings = settings
     app.state.max_upload_bytes = max_upload_bytes(settings)
+    parse_rate(settings.write_rate_limit)  # a malformed MEDSAFE_WRITE_RATE_LIMIT stops startup
     install_error_handlers(app)
     app.add_middleware(BodySizeLimit)
     app.include_router(health.router)
     v1 = APIRouter(prefix=API_PREFIX)
-    for module in (evals, datasets, compare, calibrations, schedules, trends, finetunes):
+    for module in (evals, datasets, compare, calibrations, schedules, trends, finetunes,
+                   audit):
         v1.include_router(module.router)
     app.include_router(v1)
     return app

@@ -13,6 +13,9 @@ from service import auth
 from service.config import Settings
 from service.db import session_scope
 from service.models import ApiKey
+from service.queue.connection import redis_connection
+from service.queue.jobs import queue_prefix
+from service.ratelimit import WriteLimiter, parse_rate
 
 
 def app_settings(request: Request) -> Settings:
@@ -38,19 +41,35 @@ _bearer = HTTPBearer(auto_error=False, description="An API key: `Authorization: 
 
 
 def current_key(
+    request: Request,
     security_scopes: SecurityScopes,
     session: SessionDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> ApiKey:
-    """The caller's live key with every scope the endpoint asks for (401, else 403)."""
+    """The caller's live key with every scope the endpoint asks for (401, else 403). A key
+    that asks to write is counted against MEDSAFE_WRITE_RATE_LIMIT (429 beyond it)."""
     key = auth.authenticate(session, credentials.credentials if credentials else None)
     for scope in security_scopes.scopes:
         auth.require_scope(key, auth.Scope(scope))
+    if auth.Scope.WRITE.value in security_scopes.scopes:
+        write_limiter(request).hit(key.prefix)
     return key
+
+
+def write_limiter(request: Request) -> WriteLimiter:
+    """The app's limiter, made on first use (the queue's Redis may start lazily)."""
+    limiter: WriteLimiter | None = getattr(request.app.state, "write_limiter", None)
+    if limiter is None:
+        settings: Settings = request.app.state.settings
+        limiter = WriteLimiter(redis_connection(), parse_rate(settings.write_rate_limit),
+                               queue_prefix())
+        request.app.state.write_limiter = limiter
+    return limiter
 
 
 CurrentKey = Annotated[ApiKey, Security(current_key, scopes=[auth.Scope.READ.value])]
 WriteKey = Annotated[ApiKey, Security(current_key, scopes=[auth.Scope.WRITE.value])]
+AdminKey = Annotated[ApiKey, Security(current_key, scopes=[auth.Scope.ADMIN.value])]
 
 
 def upload_limit(request: Request) -> int:

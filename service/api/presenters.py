@@ -35,6 +35,7 @@ def eval_read(evaluation: Eval, progress: dict[str, dict[str, int]] | None = Non
         labels=dict(evaluation.labels),
         n_items=evaluation.n_items,
         error=evaluation.error,
+        created_by=evaluation.created_by,
         timings=EvalTimings(created_at=evaluation.created_at, started_at=started,
                             finished_at=finished, duration_s=duration),
         # The priority is a column of its own; the API shows it among the settings.

@@ -12,6 +12,7 @@ from typing import IO
 from sqlalchemy.orm import Session
 
 from service.api.errors import PayloadTooLarge
+from service.audit import Actor, local_actor
 from service.benchmarks import store
 from service.benchmarks.importers import ColumnMapping, McqFormat, read_path
 from service.errors import ImportFailed, InvalidInput
@@ -33,6 +34,7 @@ def import_upload(
     description: str | None = None,
     append: bool = False,
     mcq_format: McqFormat | None = None,
+    importer: Actor | None = None,
 ) -> store.ImportedDataset:
     """Import an uploaded CSV/JSONL/JSON/TXT file or a zip of a benchmark folder as dataset
     `name`. Nothing is saved unless every file reads cleanly. Does not commit."""
@@ -53,7 +55,8 @@ def import_upload(
             base = target if target.is_dir() else target.parent
             raise _relative_to(exc, base, safe_name) from None
     return store.import_items(session, name, items, origin=f"upload:{safe_name}",
-                              description=description, append=append)
+                              description=description, append=append,
+                              importer=importer or local_actor())
 
 
 def safe_filename(filename: str) -> str:

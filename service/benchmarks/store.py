@@ -10,6 +10,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
+from service.audit import Actor, AuditAction, local_actor, record, stamp
 from service.benchmarks.builtin import BUILTIN_DATASETS, BUILTIN_PREFIX, builtin_items
 from service.benchmarks.importers import ColumnMapping, McqFormat, read_path
 from service.benchmarks.items import DatasetPurpose, ItemRecord
@@ -56,10 +57,13 @@ def import_items(
     origin: str,
     description: str | None = None,
     append: bool = False,
+    importer: Actor | None = None,
 ) -> ImportedDataset:
     """Save imported items as dataset `name`. An existing dataset takes new items only with
     append (Conflict otherwise, naming how many it holds and how many would be added);
-    importing what it already holds adds nothing. Does not commit."""
+    importing what it already holds adds nothing. `importer` creates the dataset and the
+    import is in the audit log (None: a built-in set, installed on first use). Does not
+    commit."""
     check_name(name, origin)
     if not items:
         raise InvalidInput(f"dataset {name!r}: there are no items to save")
@@ -84,8 +88,21 @@ def import_items(
         summary = summarize_dataset(session, existing)
     else:
         summary = save_dataset(session, name, items, origin, description)
+        if importer is not None:
+            _audit_import(session, importer, summary.id, created=existing is None,
+                          added=len(keys) - present)
     return ImportedDataset(**asdict(summary), added=len(keys) - present,
                            already_present=present, created=existing is None)
+
+
+def _audit_import(session: Session, importer: Actor, dataset_id: int, *, created: bool,
+                  added: int) -> None:
+    if created:
+        dataset = session.get(Dataset, dataset_id)
+        if dataset is not None:
+            stamp(dataset, importer)
+    record(session, importer, AuditAction.DATASET_IMPORT, "dataset", dataset_id,
+           created=created, added=added)
 
 
 def save_dataset(
@@ -115,7 +132,7 @@ def import_path(
     origin = str(Path(path).absolute())
     check_name(name, origin)
     return import_items(session, name, read_path(Path(path), mapping, mcq_format), origin,
-                        append=append)
+                        append=append, importer=local_actor())
 
 
 def resolve_dataset(session: Session, name_or_id: str | int) -> Dataset:

@@ -10,6 +10,7 @@ from redis import Redis
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from service.audit import Actor, AuditAction, local_actor, record, stamp
 from service.calibration.builtin import CALIBRATION_SET
 from service.calibration.schemas import CalibrationRead, CalibrationReport, JudgeCalibration
 from service.calibration.store import resolve_labelled_set
@@ -33,9 +34,11 @@ SHARD_SIZE = 64
 def submit_calibration(session: Session, judge: str, set_name: str,
                        grading: GradingMode | str | None = None,
                        priority: Priority | str = Priority.DEFAULT, *, enqueue: bool = True,
-                       connection: Redis | None = None, prefix: str | None = None) -> Eval:
+                       connection: Redis | None = None, prefix: str | None = None,
+                       creator: Actor | None = None) -> Eval:
     """Write the calibration (its responses are the set's) and, with enqueue, queue its judge
-    shards after the caller's commit. Everything is checked before anything is written."""
+    shards after the caller's commit. Everything is checked before anything is written.
+    `creator` (default: the local user) is recorded as its creator and in the audit log."""
     if judge != REFUSAL_JUDGE:
         validate_model_spec(judge)
     try:
@@ -58,8 +61,12 @@ def submit_calibration(session: Session, judge: str, set_name: str,
         settings={"set": dataset.name, "judge": judge, "grading": str(mode),
                   "rubric_version": RUBRIC_VERSION, "sampling": asdict(judge_sampling(mode))},
         labels={}, priority=str(level), n_items=len(labels), created_at=utcnow())
+    actor = creator or local_actor()
+    stamp(evaluation, actor)
     session.add(evaluation)
     session.flush()
+    record(session, actor, AuditAction.CALIBRATION_SUBMIT, "calibration", evaluation.id,
+           judge=judge, set=dataset.name)
     upsert(session, Response, [{"eval_id": evaluation.id, "item_id": row.id,
                                 "text": row.response, "prompt_tokens": 0, "output_tokens": 0,
                                 "finish_reason": "labelled"} for row in labels],

@@ -102,6 +102,8 @@ class EvalRead(BaseModel):
     labels: dict[str, Any]
     n_items: int
     error: str | None
+    created_by: str | None = Field(default=None, description=(
+        "who submitted it: an API key, a schedule or the CLI's local user"))
     timings: EvalTimings
     settings: dict[str, Any]
     target_engine: dict[str, Any] | None

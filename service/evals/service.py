@@ -15,12 +15,14 @@ from redis import Redis
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from service.audit import Actor, AuditAction, local_actor, record, stamp
 from service.benchmarks.store import resolve_dataset
 from service.config import DEFAULT_GRADING, GradingMode, Settings
 from service.db import upsert
 from service.errors import Conflict, InvalidInput, NotFound
 from service.evals import lifecycle
 from service.evals.lifecycle import EvalStatus, ShardStatus, Stage
+from service.evals.purpose import EvalPurpose
 from service.evals.schemas import EvalCreate
 from service.finetunes.store import check_adapter_spec
 from service.model_specs import validate_model_spec
@@ -48,7 +50,13 @@ class EvalRequest:
     idempotency_key: str | None = None
     grading: GradingMode = DEFAULT_GRADING
     priority: Priority = Priority.DEFAULT
-    caller: int | None = None  # the API key that submits: its Idempotency-Keys are its own
+    # Who submits: recorded as the eval's creator; an API key's Idempotency-Keys are its own.
+    creator: Actor | None = None
+
+    @property
+    def caller(self) -> int | None:
+        """The API key that submits, if any."""
+        return self.creator.key_id if self.creator else None
 
 
 @dataclass(frozen=True)
@@ -101,7 +109,7 @@ def request_with_defaults(
 
 def request_from_body(body: EvalCreate, settings: Settings,
                       idempotency_key: str | None = None,
-                      caller: int | None = None) -> EvalRequest:
+                      creator: Actor | None = None) -> EvalRequest:
     """The domain request of a POST /v1/evals body, with the server's defaults. An empty or
     blank Idempotency-Key is no key."""
     sampling = body.sampling
@@ -112,7 +120,7 @@ def request_from_body(body: EvalCreate, settings: Settings,
         limit=body.limit, draw_seed=body.draw_seed, shard_size=body.shard_size,
         grading=body.grading, labels=body.labels,
         idempotency_key=(idempotency_key or "").strip() or None, priority=body.priority)
-    return replace(request, caller=caller)
+    return replace(request, creator=creator)
 
 
 def submit_eval(session: Session, request: EvalRequest, *, enqueue: bool = True,
@@ -136,6 +144,11 @@ def submit_eval(session: Session, request: EvalRequest, *, enqueue: bool = True,
     if evaluation is None:  # another submission with the same key committed first
         return Submission(_same_request(_by_idempotency_key_or_fail(
             session, stored_idempotency_key(request)), request), created=False)
+    actor = request.creator or local_actor()
+    stamp(evaluation, actor)
+    record(session, actor, AuditAction.EVAL_SUBMIT, "eval", evaluation.id,
+           model=request.model, judge=request.judge, datasets=request.datasets,
+           n_items=len(item_ids))
     for index, start in enumerate(range(0, len(item_ids), request.shard_size)):
         chunk = item_ids[start:start + request.shard_size]
         for stage in Stage:
@@ -148,11 +161,18 @@ def submit_eval(session: Session, request: EvalRequest, *, enqueue: bool = True,
     return Submission(evaluation, created=True)
 
 
-def cancel_eval(session: Session, eval_id: str, *, connection: Redis | None = None) -> Eval:
+def cancel_eval(session: Session, eval_id: str, *, connection: Redis | None = None,
+                actor: Actor | None = None) -> Eval:
     """Cancel the eval (workers skip its shards) and, once that commits, drop its jobs that
-    still wait in a queue. A finished eval is returned unchanged."""
+    still wait in a queue. A finished eval is returned unchanged; a cancellation is recorded
+    in the audit log under `actor` (default: the local user)."""
+    was_open = lifecycle.get_eval(session, eval_id).status in lifecycle.OPEN
     evaluation = lifecycle.cancel_eval(session, eval_id)
-    if evaluation.status == EvalStatus.CANCELLED:
+    if evaluation.status == EvalStatus.CANCELLED and was_open:
+        calibration = evaluation.purpose == EvalPurpose.CALIBRATION
+        record(session, actor or local_actor(),
+               AuditAction.CALIBRATION_CANCEL if calibration else AuditAction.EVAL_CANCEL,
+               "calibration" if calibration else "eval", eval_id)
         # A worker would skip them anyway; this keeps the queues short.
         jids = [jobs.job_id(eval_id, stage, index)
                 for index in lifecycle.shard_indexes(session, eval_id) for stage in Stage]

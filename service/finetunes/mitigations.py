@@ -11,6 +11,7 @@ so a study never waits on a step that is already done.
 from __future__ import annotations
 
 import hashlib
+from dataclasses import replace
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
@@ -19,6 +20,7 @@ from redis import Redis
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
+from service.audit import Actor, AuditAction, local_actor, record, stamp
 from service.benchmarks.items import ItemKind, normalised_text_hash
 from service.config import DEFAULT_GRADING, GradingMode, Settings
 from service.db import upsert
@@ -77,11 +79,14 @@ def check_overlap(session: Session, demo_ids: list[int], eval_ids: list[int]) ->
 def submit_mitigation(session: Session, body: MitigationCreate, settings: Settings, *,
                       enqueue: bool = True, connection: Redis | None = None,
                       prefix: str | None = None, idempotency_key: str | None = None,
-                      caller: int | None = None) -> tuple[Mitigation, bool]:
+                      creator: Actor | None = None) -> tuple[Mitigation, bool]:
     """Write the study with its base eval and its fine-tune (queued after the commit with
     enqueue); (study, created). Everything is checked before anything is written. An
-    Idempotency-Key belongs to the API key that sent it (caller): the same key with the same
-    body answers with the first study, with another body it is a Conflict (409)."""
+    Idempotency-Key belongs to the API key that sent it (creator): the same key with the same
+    body answers with the first study, with another body it is a Conflict (409). The creator
+    (default: the local user) owns the study and its steps."""
+    actor = creator or local_actor()
+    caller = actor.key_id
     key = (idempotency_key or "").strip() or None
     stored_key = f"key{caller}:{key}" if key and caller is not None else key
     fingerprint = hashlib.sha256(body.model_dump_json().encode()).hexdigest()
@@ -92,7 +97,7 @@ def submit_mitigation(session: Session, body: MitigationCreate, settings: Settin
             return _same_study(existing, fingerprint, key), False
     check_base(body.model)
     demos = demonstration_datasets(session, body.demos)
-    base_request = _eval_request(body, settings, body.model, "base")
+    base_request = replace(_eval_request(body, settings, body.model, "base"), creator=actor)
     check_overlap(session, [d.id for d in demos], resolve_datasets(session, base_request))
     # The study's row first, inserted unless its key is taken: of two racing requests with
     # one key, the second finds the first's study instead of writing steps of its own.
@@ -112,10 +117,13 @@ def submit_mitigation(session: Session, body: MitigationCreate, settings: Settin
     finetune = submit_finetune(session, FinetuneCreate(
         base=body.model, datasets=body.demos, lora=body.lora,
         system_prompt=body.system_prompt), enqueue=enqueue, connection=connection,
-        prefix=prefix)
+        prefix=prefix, creator=actor)
     evaluation = submit_eval(session, base_request, enqueue=enqueue, connection=connection,
                              prefix=prefix).evaluation
     mitigation.base_eval_id, mitigation.finetune_id = evaluation.id, finetune.id
+    stamp(mitigation, actor)
+    record(session, actor, AuditAction.MITIGATION_SUBMIT, "mitigation", mitigation.id,
+           model=body.model, base_eval=evaluation.id, finetune=finetune.id)
     session.flush()
     return mitigation, True
 
@@ -149,7 +157,8 @@ def adapter_request(base: Eval, model: str) -> EvalRequest:
         shard_size=int(recorded.get("shard_size") or 64),
         labels={**base.labels, "mitigation_step": "adapter"},
         grading=GradingMode(recorded.get("grading", DEFAULT_GRADING)),
-        priority=Priority(base.priority))
+        priority=Priority(base.priority),
+        creator=Actor(base.created_by or "unknown", base.created_by_key_id))
 
 
 def get_mitigation(session: Session, mitigation_id: str, *, lock: bool = False) -> Mitigation:

@@ -10,6 +10,7 @@ from redis import Redis
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from service.audit import Actor, AuditAction, local_actor, record, stamp
 from service.benchmarks.items import normalised_text_hash
 from service.benchmarks.store import resolve_dataset
 from service.config import get_settings
@@ -79,8 +80,10 @@ def demonstrations(session: Session, dataset_ids: list[int]) -> list[Demonstrati
 
 
 def submit_finetune(session: Session, body: FinetuneCreate, *, enqueue: bool = True,
-                    connection: Redis | None = None, prefix: str | None = None) -> Finetune:
-    """Write a queued fine-tune and, with enqueue, queue its job after the commit."""
+                    connection: Redis | None = None, prefix: str | None = None,
+                    creator: Actor | None = None) -> Finetune:
+    """Write a queued fine-tune and, with enqueue, queue its job after the commit. `creator`
+    (default: the local user) is recorded as its creator and in the audit log."""
     check_base(body.base)
     served = get_settings().max_lora_rank
     if body.lora.rank > served:
@@ -101,8 +104,12 @@ def submit_finetune(session: Session, body: FinetuneCreate, *, enqueue: bool = T
         model=adapter_spec(body.base, finetune_id), dataset_ids=dataset_ids, settings=settings,
         prompt_hashes=sorted({normalised_text_hash(demo.prompt) for demo in demos}),
         loss_curve=[])
+    actor = creator or local_actor()
+    stamp(finetune, actor)
     session.add(finetune)
     session.flush()
+    record(session, actor, AuditAction.FINETUNE_SUBMIT, "finetune", finetune_id,
+           base=body.base, datasets=settings["datasets"])
     if enqueue:
         jobs.after_commit(session, lambda: _enqueue(finetune_id, connection, prefix),
                           f"enqueue fine-tune {finetune_id}")
@@ -113,12 +120,16 @@ def _enqueue(finetune_id: str, connection: Redis | None, prefix: str | None) -> 
     jobs.enqueue_finetune(connection or redis_connection(), finetune_id, prefix=prefix)
 
 
-def cancel(session: Session, finetune_id: str, *, connection: Redis | None = None) -> Finetune:
+def cancel(session: Session, finetune_id: str, *, connection: Redis | None = None,
+           actor: Actor | None = None) -> Finetune:
     """Cancel a fine-tune: a queued job is dropped after the commit, a running one stops at
-    its next training step and saves nothing. A finished one is returned unchanged."""
+    its next training step and saves nothing. A finished one is returned unchanged; a
+    cancellation is recorded in the audit log under `actor` (default: the local user)."""
     was_finished = get_finetune(session, finetune_id).status in FINISHED
     finetune = cancel_finetune(session, finetune_id)
     if not was_finished:
+        record(session, actor or local_actor(), AuditAction.FINETUNE_CANCEL, "finetune",
+               finetune_id)
         jid = jobs.finetune_job_id(finetune_id)
         jobs.after_commit(session, lambda: jobs.discard_waiting_jobs(
             connection or redis_connection(), [jid]), f"discard fine-tune {finetune_id}")

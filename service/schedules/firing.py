@@ -14,6 +14,7 @@ from redis import Redis
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from service.audit import Actor
 from service.config import Settings
 from service.db import session_scope, upsert
 from service.errors import MedSafeError
@@ -44,7 +45,9 @@ def fire(session: Session, schedule: Schedule, fire_time: datetime, settings: Se
     request = dataclasses.replace(
         evals.request_from_body(body, settings, idempotency_key=(
             f"{evals.SCHEDULE_KEY_PREFIX}{schedule.id}:{fire_time.isoformat()}")),
-        labels={**body.labels, **schedule.labels, "schedule": schedule.name})
+        labels={**body.labels, **schedule.labels, "schedule": schedule.name},
+        # The schedule's evals belong to its creator's key: it may cancel them.
+        creator=Actor(f"schedule {schedule.name}"[:200], schedule.created_by_key_id))
     try:
         # Everything submit_eval refuses, it refuses before it writes anything.
         evaluation = evals.submit_eval(session, request, connection=connection,

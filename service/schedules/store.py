@@ -10,6 +10,7 @@ from urllib.parse import urlsplit
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from service.audit import Actor, AuditAction, local_actor, record, stamp
 from service.config import Settings
 from service.errors import Conflict, NotFound
 from service.evals import service as evals
@@ -31,7 +32,9 @@ def check_template(session: Session, template: EvalCreate, settings: Settings) -
     evals.resolve_datasets(session, request)
 
 
-def create_schedule(session: Session, body: ScheduleCreate, settings: Settings) -> Schedule:
+def create_schedule(session: Session, body: ScheduleCreate, settings: Settings,
+                    creator: Actor | None = None) -> Schedule:
+    """A new schedule; `creator` (default: the local user) owns it and the evals it fires."""
     cron = checked_cron(body.cron)
     checked_zone(body.timezone)
     check_template(session, body.template, settings)
@@ -45,13 +48,17 @@ def create_schedule(session: Session, body: ScheduleCreate, settings: Settings) 
         webhook_url=str(body.webhook_url) if body.webhook_url else None,
         webhook_secret=body.webhook_secret, labels=dict(body.labels),
         active_since=utcnow(), created_at=utcnow(), updated_at=utcnow())
+    actor = creator or local_actor()
+    stamp(schedule, actor)
     session.add(schedule)
     session.flush()
+    record(session, actor, AuditAction.SCHEDULE_CREATE, "schedule", schedule.id,
+           name=schedule.name, cron=cron, timezone=body.timezone)
     return schedule
 
 
 def update_schedule(session: Session, name_or_id: str, body: ScheduleUpdate,
-                    settings: Settings) -> Schedule:
+                    settings: Settings, actor: Actor | None = None) -> Schedule:
     schedule = get_schedule(session, name_or_id)
     changes: dict[str, Any] = body.model_dump(exclude_unset=True)
     if "cron" in changes and changes["cron"] is not None:
@@ -72,12 +79,17 @@ def update_schedule(session: Session, name_or_id: str, body: ScheduleUpdate,
     schedule.updated_at = utcnow()
     if restarts:  # no time already past fires because of this change
         schedule.active_since = schedule.updated_at
+    record(session, actor or local_actor(), AuditAction.SCHEDULE_UPDATE, "schedule",
+           schedule.id, fields=sorted(changes))
     return schedule
 
 
-def delete_schedule(session: Session, name_or_id: str) -> None:
+def delete_schedule(session: Session, name_or_id: str, actor: Actor | None = None) -> None:
     """Delete the schedule and its fire times; its evals stay (their schedule is cleared)."""
-    session.delete(get_schedule(session, name_or_id))
+    schedule = get_schedule(session, name_or_id)
+    record(session, actor or local_actor(), AuditAction.SCHEDULE_DELETE, "schedule",
+           schedule.id, name=schedule.name)
+    session.delete(schedule)
 
 
 def find_schedule(session: Session, name_or_id: str) -> Schedule | None:

@@ -7,6 +7,8 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 
 from service.api.deps import CurrentKey, SessionDep, SettingsDep, WriteKey
+from service.audit import key_actor
+from service.auth import require_owner
 from service.calibration import store
 from service.calibration.schemas import (
     CalibrationCreate,
@@ -23,13 +25,13 @@ router = APIRouter(prefix="/calibrations", tags=["calibrations"])
 
 @router.post("", status_code=202, response_model=CalibrationRead)
 def create_calibration(body: CalibrationCreate, session: SessionDep, settings: SettingsDep,
-                       _key: WriteKey) -> CalibrationRead:
+                       key: WriteKey) -> CalibrationRead:
     """Queue a calibration: the judge (or "refusal-detector") grades every response of the
     labelled set on the judge's queue, as eval shards do; the report compares the grades
     with the human labels. Poll GET /v1/calibrations/{id}."""
     run = calibrations.submit_calibration(
         session, body.judge, body.set, body.grading or settings.grading,
-        body.priority or "default")
+        body.priority or "default", creator=key_actor(key))
     return calibrations.calibration_read(run)
 
 
@@ -61,7 +63,10 @@ def read_calibration(calibration_id: str, session: SessionDep,
 
 @router.post("/{calibration_id}/cancel", response_model=CalibrationRead)
 def cancel_calibration(calibration_id: str, session: SessionDep,
-                       _key: WriteKey) -> CalibrationRead:
-    """Cancel a queued or running calibration; the grades it stored stay."""
-    lifecycle.get_eval(session, calibration_id, EvalPurpose.CALIBRATION)
-    return calibrations.calibration_read(evals.cancel_eval(session, calibration_id))
+                       key: WriteKey) -> CalibrationRead:
+    """Cancel a queued or running calibration; the grades it stored stay. Only the key that
+    submitted it or an admin key may (403)."""
+    run = lifecycle.get_eval(session, calibration_id, EvalPurpose.CALIBRATION)
+    require_owner(key, run.created_by_key_id, f"calibration {calibration_id}")
+    return calibrations.calibration_read(
+        evals.cancel_eval(session, calibration_id, actor=key_actor(key)))

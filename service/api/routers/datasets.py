@@ -11,6 +11,7 @@ from service.api.deps import CurrentKey, SessionDep, UploadLimit, WriteKey
 from service.api.etag import ETagRoute
 from service.api.presenters import dataset_read
 from service.api.uploads import import_upload
+from service.audit import key_actor
 from service.benchmarks import store
 from service.benchmarks.importers import McqFormat, mapping_from_columns
 from service.benchmarks.items import ItemKind
@@ -29,7 +30,7 @@ Column = Annotated[str | None, Form(max_length=200)]
 def upload_dataset(
     response: Response,
     session: SessionDep,
-    _key: WriteKey,
+    key: WriteKey,
     max_bytes: UploadLimit,
     file: Annotated[UploadFile, File(description="CSV, JSONL, JSON, TXT, or a zip of a "
                                                  "MedSafetyBench folder")],
@@ -54,7 +55,7 @@ def upload_dataset(
     mapping = mapping_from_columns(prompt_column, principle_column, reference_column, kind_column,
                              kind, source, file.filename or "upload")
     imported = import_upload(session, file.file, file.filename or "", name, mapping,
-                             max_bytes, description, append, format)
+                             max_bytes, description, append, format, key_actor(key))
     if not imported.created:
         response.status_code = 200
     return DatasetImportRead.model_validate(asdict(imported))

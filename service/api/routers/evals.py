@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Header, Query, Response
@@ -11,7 +10,10 @@ from sqlalchemy.orm import Session
 
 from service.api.deps import CurrentKey, SessionDep, SettingsDep, WriteKey
 from service.api.etag import ETagRoute
+from service.api.params import UtcTime
 from service.api.presenters import eval_read
+from service.audit import key_actor
+from service.auth import require_owner
 from service.benchmarks.principles import FIRST_PRINCIPLE, LAST_PRINCIPLE
 from service.evals import browse, lifecycle
 from service.evals import service as evals
@@ -52,7 +54,7 @@ def create_eval(
     are enqueued on commit); 200 with the earlier eval when this key sent the same request
     with the same Idempotency-Key, 409 when it sent a different one. An empty
     Idempotency-Key is none."""
-    request = evals.request_from_body(body, settings, idempotency_key, caller=key.id)
+    request = evals.request_from_body(body, settings, idempotency_key, creator=key_actor(key))
     submission = evals.submit_eval(session, request)
     if not submission.created:
         response.status_code = 200
@@ -66,8 +68,8 @@ def list_evals(
     status: str | None = None,
     model: str | None = None,
     label: Annotated[list[str] | None, Query(description="key=value; repeat for several")] = None,
-    created_after: datetime | None = None,
-    created_before: datetime | None = None,
+    created_after: UtcTime | None = None,
+    created_before: UtcTime | None = None,
     regression: Annotated[bool | None, Query(description="true: scheduled evals that "
                                              "regressed against their schedule's previous "
                                              "eval")] = None,
@@ -124,10 +126,13 @@ def read_summary(eval_id: str, session: SessionDep, _key: CurrentKey) -> EvalRep
 
 
 @router.post("/{eval_id}/cancel", response_model=EvalRead)
-def cancel_eval(eval_id: str, session: SessionDep, _key: WriteKey) -> EvalRead:
-    """Cancel pending shards; finished rows stay. Cancelling a finished eval changes nothing."""
-    lifecycle.get_eval(session, eval_id, EvalPurpose.BENCHMARK)  # 404 for a calibration
-    return _detail(session, evals.cancel_eval(session, eval_id))
+def cancel_eval(eval_id: str, session: SessionDep, key: WriteKey) -> EvalRead:
+    """Cancel pending shards; finished rows stay. Cancelling a finished eval changes nothing.
+    Only the key that submitted the eval (or the schedule that fired it) or an admin key may
+    (403)."""
+    evaluation = lifecycle.get_eval(session, eval_id, EvalPurpose.BENCHMARK)  # 404: calibration
+    require_owner(key, evaluation.created_by_key_id, f"eval {eval_id}")
+    return _detail(session, evals.cancel_eval(session, eval_id, actor=key_actor(key)))
 
 
 def _detail(session: Session, evaluation: Eval) -> EvalRead:

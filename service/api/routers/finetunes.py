@@ -8,6 +8,8 @@ from typing import Annotated
 from fastapi import APIRouter, Header, Query, Response
 
 from service.api.deps import CurrentKey, SessionDep, SettingsDep, WriteKey
+from service.audit import key_actor
+from service.auth import require_owner
 from service.finetunes import mitigations, store
 from service.finetunes import service as finetunes
 from service.finetunes.schemas import (
@@ -24,11 +26,12 @@ router = APIRouter(tags=["mitigation"])
 
 
 @router.post("/finetunes", status_code=202, response_model=FinetuneRead)
-def create_finetune(body: FinetuneCreate, session: SessionDep, _key: WriteKey) -> FinetuneRead:
+def create_finetune(body: FinetuneCreate, session: SessionDep, key: WriteKey) -> FinetuneRead:
     """Queue a LoRA fine-tune of `base` on the demonstrations of `datasets` (items with a
     safe reference reply) for a `medsafe worker --finetune`. Its adapter becomes the model
     spec in `model` (<base>+lora:<id>) once it succeeded; poll GET /v1/finetunes/{id}."""
-    return finetunes.finetune_read(finetunes.submit_finetune(session, body))
+    return finetunes.finetune_read(
+        finetunes.submit_finetune(session, body, creator=key_actor(key)))
 
 
 @router.get("/finetunes", response_model=FinetuneList)
@@ -47,10 +50,12 @@ def read_finetune(finetune_id: str, session: SessionDep, _key: CurrentKey) -> Fi
 
 
 @router.post("/finetunes/{finetune_id}/cancel", response_model=FinetuneRead)
-def cancel_finetune(finetune_id: str, session: SessionDep, _key: WriteKey) -> FinetuneRead:
+def cancel_finetune(finetune_id: str, session: SessionDep, key: WriteKey) -> FinetuneRead:
     """Cancel a queued or running fine-tune; a running one stops at its next step and keeps
-    no adapter."""
-    return finetunes.finetune_read(finetunes.cancel(session, finetune_id))
+    no adapter. Only the key that submitted it or an admin key may (403)."""
+    finetune = store.get_finetune(session, finetune_id)
+    require_owner(key, finetune.created_by_key_id, f"fine-tune {finetune_id}")
+    return finetunes.finetune_read(finetunes.cancel(session, finetune_id, actor=key_actor(key)))
 
 
 @router.post("/mitigations", status_code=202, response_model=MitigationRead, responses={
@@ -65,7 +70,7 @@ def create_mitigation(
     report. Refused (422) when a training request is among the evaluation items."""
     study, created = mitigations.submit_mitigation(session, body, settings,
                                                    idempotency_key=idempotency_key,
-                                                   caller=key.id)
+                                                   creator=key_actor(key))
     if not created:
         response.status_code = 200
     return mitigations.mitigation_read(session, study)

@@ -1,6 +1,7 @@
 """Every route of the OpenAPI schema, walked: without a key 401; with a read key, 403 on
-every route that changes something and never 401/403 on one that reads. The walk counts the
-routes it checked, so a route cannot slip out of it."""
+every route that changes something or is for admins, and never 401/403 on one that reads;
+with a write key, 403 on the admin routes only. The walk counts the routes it checked, so a
+route cannot slip out of it."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from tests.service.api.conftest import make_key
 
 OPEN = {"/healthz", "/readyz"}
 CHANGES = {"post", "put", "patch", "delete"}
+ADMIN = {("get", "/v1/audit")}
 
 
 def _routes(client: TestClient) -> list[tuple[str, str]]:
@@ -45,9 +47,17 @@ def test_every_route_needs_a_key_and_changes_need_the_write_scope(
                                 json={} if method in CHANGES else None)
         if who == "nobody":
             assert answer.status_code == 401, (method, path, answer.text)
-        elif method in CHANGES:
+        elif method in CHANGES or (method, path) in ADMIN:
             assert answer.status_code == 403, (method, path, answer.text)
         else:
             assert answer.status_code not in (401, 403), (method, path, answer.text)
         checked += 1
     assert checked == len(_routes(client))
+
+
+def test_admin_routes_refuse_a_write_key(api_settings: str, client: TestClient) -> None:
+    writer = make_key(api_settings, "write")
+    admin = make_key(api_settings, "admin")
+    for method, path in sorted(ADMIN):
+        assert client.request(method.upper(), path, headers=writer).status_code == 403
+        assert client.request(method.upper(), path, headers=admin).status_code == 200
