@@ -44,6 +44,9 @@ def fuzz_app(fuzz_db: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator
 
     with medsafe_settings(monkeypatch, fuzz_db, Path(data), REDIS_URL or ""):
         monkeypatch.setenv("MEDSAFE_QUEUE_PREFIX", queue_support.unique_prefix())
+        # Hundreds of writes with one key: a rate limit would answer most of them 429 and
+        # leave their routes unexplored (test_access.py proves the limit).
+        monkeypatch.setenv("MEDSAFE_WRITE_RATE_LIMIT", "off")
         from service.config import get_settings
 
         get_settings.cache_clear()
