@@ -61,6 +61,9 @@ class Settings(BaseSettings):
     seed: int = 0
     system_prompt: str | None = None
     shard_size: int = 64
+    # A failed shard job is retried (3 times) after about this many seconds, then 3x and 9x
+    # as long, each with +-50% jitter (a worker's scheduler requeues it); 0: at once.
+    shard_retry_base_s: float = 10.0
     # How judges grade unless a request says: "reasoned" (a reason, then the score) or
     # "score" (the score alone: far fewer judge tokens, for large or frequent runs).
     grading: GradingMode = DEFAULT_GRADING

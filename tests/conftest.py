@@ -17,6 +17,9 @@ from service import db, migrate
 DEFAULT_POSTGRES_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
 REQUIRE_SERVICES = os.environ.get("MEDSAFE_REQUIRE_SERVICES") == "1"
+# Failed shard jobs retry at once in tests (workers drain their queues in burst mode);
+# tests/service/queue/test_jobs.py proves the delays and their jitter.
+os.environ.setdefault("MEDSAFE_SHARD_RETRY_BASE_S", "0")
 
 
 def _reachable_postgres(url: str) -> bool:

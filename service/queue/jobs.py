@@ -5,6 +5,7 @@ a shard is belongs to the eval lifecycle, which calls this."""
 from __future__ import annotations
 
 import logging
+import random
 import re
 from collections.abc import Callable
 from enum import StrEnum
@@ -75,6 +76,17 @@ def fetch_job(connection: Redis, jid: str) -> Job | None:
         return None
 
 
+def retry_delays(base_s: float, rng: random.Random | None = None) -> list[int]:
+    """Seconds before each retry of a failed shard: about base, 3x and 9x base, each drawn
+    from 50-150% of that (jitter), so shards that failed together (a provider outage) do not
+    come back in lockstep. Empty when base_s is 0: retries follow at once."""
+    if base_s <= 0:
+        return []
+    draw = rng or random.Random()
+    return [max(1, round(base_s * 3**attempt * draw.uniform(0.5, 1.5)))
+            for attempt in range(RETRIES)]
+
+
 def enqueue_shard(connection: Redis, eval_id: str, stage: str, index: int, spec: str,
                   priority: Priority = Priority.DEFAULT, *, prefix: str | None = None,
                   replace: bool = False) -> Job | None:
@@ -91,7 +103,9 @@ def enqueue_shard(connection: Redis, eval_id: str, stage: str, index: int, spec:
         return Queue(name, connection=connection).enqueue_call(
             job_function(stage), args=(eval_id, index), job_id=jid,
             timeout=JOB_TIMEOUT_S, result_ttl=RESULT_TTL_S, failure_ttl=FAILURE_TTL_S,
-            retry=Retry(max=RETRIES), description=f"{stage} shard {index} of eval {eval_id}",
+            retry=Retry(max=RETRIES,
+                        interval=retry_delays(get_settings().shard_retry_base_s) or 0),
+            description=f"{stage} shard {index} of eval {eval_id}",
             unique=True)
     except DuplicateJobError:
         return None  # another process enqueued it a moment ago

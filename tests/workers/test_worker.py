@@ -190,3 +190,31 @@ def test_a_model_that_judges_itself_has_its_queues_once() -> None:
     assert names == [*(f"p:{stage}:{spec}:{p}" for p in list(Priority)
                        for stage, spec in (("judge", "m"), ("generate", "m"),
                                            ("judge", "refusal-detector"))), "p:notify"]
+
+
+def test_a_failed_shard_waits_out_its_retry_delay(db_url: str, conn: redis.Redis, prefix: str,
+                                                  engines: dict[str, FakeEngine],
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    import time
+
+    failures = iter([True])
+
+    def flaky(conversation: Conversation) -> str:
+        if next(failures, False):
+            raise RuntimeError("provider outage")
+        return "Sure."
+
+    monkeypatch.setenv("MEDSAFE_SHARD_RETRY_BASE_S", "1")
+    get_settings.cache_clear()
+    engines[TARGET].reply = flaky
+    eval_id = _submit(db_url, conn, prefix, shard_size=N_ITEMS)
+    _drain(db_url, conn, prefix, engines)
+    # The failed job waits in RQ's scheduled registry instead of running again at once.
+    job = Job.fetch(f"{eval_id}-generate-0", connection=conn)
+    assert job.get_status() == JobStatus.SCHEDULED
+    assert _eval(db_url, eval_id)["status"] == "running"
+    time.sleep(max(job.retry_intervals[0], 1) + 0.5)
+    _drain(db_url, conn, prefix, engines)  # the worker's scheduler queues it again
+    state = _eval(db_url, eval_id)
+    assert state["status"] == "succeeded"
+    get_settings.cache_clear()

@@ -139,3 +139,32 @@ def test_ping_is_false_when_redis_is_unreachable() -> None:
     unreachable = redis.Redis(host="127.0.0.1", port=1, socket_connect_timeout=1)
     assert queue_connection.ping(unreachable) is False
     unreachable.close()
+
+
+def test_retry_delays_back_off_with_jitter() -> None:
+    import random
+
+    draws = [queue.retry_delays(10, random.Random(seed)) for seed in range(20)]
+    for delays in draws:
+        assert len(delays) == queue.RETRIES
+        for attempt, delay in enumerate(delays):  # about 10, 30, 90 s, each 50-150%
+            assert 5 * 3**attempt <= delay <= 15 * 3**attempt
+    assert len({tuple(delays) for delays in draws}) > 10  # jitter: they differ
+    assert queue.retry_delays(0) == []
+
+
+def test_shard_jobs_carry_their_retry_delays(db_url: str, conn: redis.Redis, prefix: str,
+                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    from service.config import get_settings
+
+    monkeypatch.setenv("MEDSAFE_SHARD_RETRY_BASE_S", "10")
+    get_settings.cache_clear()
+    _dataset(db_url)
+    with session_scope(db_url) as session:
+        eval_id = evals.submit_eval(session, _request(), enqueue=False).evaluation.id
+    job = queue.enqueue_shard(conn, eval_id, "generate", 0, MODEL, prefix=prefix)
+    get_settings.cache_clear()
+    assert job is not None and job.retries_left == queue.RETRIES
+    intervals = Job.fetch(job.id, connection=conn).retry_intervals
+    assert len(intervals) == queue.RETRIES
+    assert [5 * 3**i <= delay <= 15 * 3**i for i, delay in enumerate(intervals)] == [True] * 3
