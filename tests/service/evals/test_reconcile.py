@@ -9,12 +9,13 @@ import time
 import pytest
 import redis
 from rq import Queue, SimpleWorker
-from rq.job import Job
+from rq.job import Job, JobStatus
 from sqlalchemy import select, update
 
 from service.benchmarks.items import ItemKind, ItemRecord
 from service.db import session_scope
 from service.evals import lifecycle
+from service.evals.lifecycle import Stage
 from service.evals.reconcile import MAX_SHARD_ATTEMPTS, reconcile
 from service.models import Eval, Judgment, Response, Shard
 from service.queue import jobs as queue
@@ -177,3 +178,49 @@ def test_a_dead_workers_name_can_be_taken_again(db_url: str, conn: redis.Redis,
     mark_alive(conn, name, process_identity(), prefix)
     with pytest.raises(RuntimeError, match="is running"):
         release_worker_name(conn, name, prefix)
+
+
+def test_a_lost_judge_shard_is_requeued_on_the_judges_queue(db_url: str, conn: redis.Redis,
+                                                             prefix: str) -> None:
+    eval_id = _submit(db_url, conn, prefix)
+    with session_scope(db_url) as session:  # generation 0 done; its judge job never queued
+        lifecycle.claim_shard(session, eval_id, Stage.GENERATE, 0, f"{prefix}-gone")
+        lifecycle.complete_shard(session, eval_id, Stage.GENERATE, 0)
+    jid = f"{eval_id}-judge-0"
+    assert reconcile(conn, db_url, prefix, grace_s=0).requeued == [jid]
+    judges = queue.queue_name("judge", JUDGE, prefix=prefix)
+    assert Queue(judges, connection=conn).job_ids == [jid]
+    job = Job.fetch(jid, connection=conn)
+    assert (job.origin, job.func_name) == (judges, "workers.jobs.run_judge_shard")
+    for stage in ("generate", "judge"):  # nothing of it waits where only the target is served
+        assert jid not in Queue(queue.queue_name(stage, TARGET, prefix=prefix),
+                                connection=conn).job_ids
+
+
+def test_a_job_queued_in_no_queue_is_requeued_after_the_grace_period(
+        db_url: str, conn: redis.Redis, prefix: str) -> None:
+    eval_id = _submit(db_url, conn, prefix)
+    jid = f"{eval_id}-generate-1"
+    generate = Queue(queue.queue_name("generate", TARGET, prefix=prefix), connection=conn)
+    generate.remove(jid)  # still marked queued, but no worker will ever dequeue it
+    assert Job.fetch(jid, connection=conn).get_status() == JobStatus.QUEUED
+    first = reconcile(conn, db_url, prefix, grace_s=0.2)
+    assert (first.requeued, first.waiting) == ([], [jid])  # a worker may be dequeuing it
+    time.sleep(0.25)
+    again = reconcile(conn, db_url, prefix, grace_s=0.2)
+    assert (again.requeued, again.waiting) == ([jid], [])
+    assert jid in generate.job_ids
+
+
+def test_a_job_that_ended_while_its_shard_is_unfinished_is_requeued_at_once(
+        db_url: str, conn: redis.Redis, prefix: str) -> None:
+    eval_id = _submit(db_url, conn, prefix)
+    generate = Queue(queue.queue_name("generate", TARGET, prefix=prefix), connection=conn)
+    ended = {f"{eval_id}-generate-0": JobStatus.FINISHED, f"{eval_id}-generate-1": JobStatus.FAILED}
+    for jid, status in ended.items():  # the job ended but the database never heard of it
+        generate.remove(jid)
+        Job.fetch(jid, connection=conn).set_status(status)
+    report = reconcile(conn, db_url, prefix, grace_s=3600)  # no grace: it will never run
+    assert (sorted(report.requeued), report.waiting) == (sorted(ended), [])
+    assert sorted(generate.job_ids) == sorted(ended)
+    assert {Job.fetch(jid, connection=conn).get_status() for jid in ended} == {JobStatus.QUEUED}
