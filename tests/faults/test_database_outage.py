@@ -17,8 +17,8 @@ import redis
 from fastapi.testclient import TestClient
 
 from service.api.app import create_app
-from service.evals import lifecycle
 from service.db import session_scope
+from service.evals import lifecycle
 from tests.conftest import POSTGRES_URL
 from tests.faults import drills
 from tests.faults.tcp_proxy import TcpProxy, proxied_postgres
