@@ -8,7 +8,7 @@ BIN    := $(VENV)/bin
 TORCH_CPU_INDEX ?= https://download.pytorch.org/whl/cpu
 STAMP  := $(VENV)/.installed
 
-.PHONY: install demo test lint format fuzz bench bench-quick bench-grading bench-lora load clean
+.PHONY: install demo test lint format fuzz bench bench-quick bench-grading bench-lora load mutation clean
 
 install: $(STAMP)
 
@@ -85,6 +85,15 @@ bench-lora: $(STAMP)
 # unrun. Appends to docs/BENCHMARKS.md.
 load: $(STAMP)
 	$(BIN)/python -m bench.load $(BENCH_ARGS)
+
+# Mutation testing (mutmut; [tool.mutmut] in pyproject.toml): the lifecycle, the reconciler,
+# auth, the metrics and the judge parser, each mutant run against the tests that call the
+# mutated function, on the real PostgreSQL and Redis (CI-style: none found is an error).
+# Scratch copy in mutants/; `$(BIN)/mutmut results` lists the survivors again.
+mutation: $(STAMP)
+	MEDSAFE_REQUIRE_SERVICES=1 $(BIN)/mutmut run
+	$(BIN)/mutmut export-cicd-stats && cat mutants/mutmut-cicd-stats.json; echo
+	$(BIN)/mutmut results
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
