@@ -111,6 +111,9 @@ class Settings(BaseSettings):
     openai_api_key: str | None = None
     http_concurrency: int = 8
     http_max_retries: int = 5
+    # The served model's context length in tokens: prompts are shortened to fit before they
+    # are sent. Unset: shortened only when the server refuses one as too long.
+    http_max_model_len: int | None = None
 
     def resolved_artifacts_dir(self) -> Path:
         return self.artifacts_dir or self.data_dir / "artifacts"

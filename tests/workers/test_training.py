@@ -96,6 +96,8 @@ def test_vllm_serves_the_adapter_on_the_base_engine_and_it_answers_differently(
     assert described["model"] == spec and described["base_model"] == BASE
     assert described["adapter"]["finetune_id"] == finetune_id
     assert described["adapter"]["merged"] is False
+    assert "path" not in described["adapter"]  # the worker's folders stay its own
+    assert str(settings.resolved_artifacts_dir()) not in repr(described)
     # A second adapter rides on the same engine: no engine starts, none reloads.
     other = store.adapter_dir(settings, "copy1")
     shutil.copytree(store.adapter_dir(settings, finetune_id), other)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import hashlib
+import logging
 from collections.abc import Coroutine
 from typing import Any, TypeVar
 
@@ -18,8 +20,10 @@ from service.pipeline.engine import (
     SamplingSettings,
     combined_logprobs,
 )
+from workers.engines.http_context import FIT_ATTEMPTS, fit_estimated, parse_overflow, refit
 
 T = TypeVar("T")
+log = logging.getLogger(__name__)
 BATCH_FATAL = frozenset({401, 403, 404})  # no other request of the batch would fare better
 DEFAULT_TIMEOUT_S = 300.0
 HTTP_TOP_LOGPROBS = 20
@@ -36,6 +40,10 @@ class OpenAIEngine:
     or one was refused for a reason no other item escapes: a bad key (401), no access (403)
     or no such model (404). A request the server refused for itself (400, 422: too long, a
     content filter) fails only its item, even in a batch of one.
+
+    A prompt too long for the model's context is shortened, not failed
+    (workers.engines.http_context): before sending when `max_model_len` is known, and
+    after a server refuses it as too long, by the token count the server names.
     """
 
     def __init__(
@@ -47,6 +55,7 @@ class OpenAIEngine:
         concurrency: int = 8,
         max_retries: int = 5,
         timeout_s: float = DEFAULT_TIMEOUT_S,
+        max_model_len: int | None = None,
     ) -> None:
         if concurrency < 1:
             raise EngineError(f"HTTP concurrency must be at least 1, not {concurrency}.")
@@ -56,6 +65,7 @@ class OpenAIEngine:
         self.concurrency = concurrency
         self.max_retries = max_retries
         self.timeout_s = timeout_s
+        self.max_model_len = max_model_len
         self._api_key = api_key
 
     def chat(
@@ -66,18 +76,34 @@ class OpenAIEngine:
     ) -> list[Generation]:
         if not conversations:
             return []
+        if self.max_model_len:
+            conversations = [self._fit(index, conversation, sampling.max_tokens)
+                             for index, conversation in enumerate(conversations)]
         return _run_sync(self._chat_all(conversations, sampling, json_schema))
+
+    def _fit(self, index: int, conversation: Conversation, max_tokens: int) -> Conversation:
+        assert self.max_model_len is not None
+        fitted, estimated = fit_estimated(conversation, self.max_model_len, max_tokens)
+        if estimated is not None:
+            log.warning("%s: conversation %d of the batch had about %d prompt tokens; its "
+                        "longest message was shortened to fit %d", self.spec, index,
+                        estimated, self.max_model_len)
+        return fitted
 
     def describe(self) -> dict[str, Any]:
         return {
             "engine": "openai-http",
             "engine_version": openai.__version__,
             "model": self.spec,
-            "base_url": self.base_url,
+            # Readers of an eval see whether two evals used one server, never its address.
+            "server": "OpenAI API" if self.base_url is None else "self-hosted",
+            "server_sha256": (hashlib.sha256(self.base_url.encode()).hexdigest()[:16]
+                              if self.base_url else None),
             "revision": None,
             "dtype": None,
             "chat_template_sha256": None,  # the server applies its own template
             "adapter": None,
+            "max_model_len": self.max_model_len,
         }
 
     async def _chat_all(
@@ -124,19 +150,45 @@ class OpenAIEngine:
     ) -> tuple[Generation, bool]:
         """The answer, and whether the request failed for a reason of the server's."""
         async with gate:
-            try:
-                completion = await client.chat.completions.create(
-                    messages=conversation,  # type: ignore[arg-type]
-                    **request,
-                )
-            except openai.APIError as exc:
-                status = getattr(exc, "status_code", None)
-                if status in BATCH_FATAL:
-                    raise EngineError(self._failure(exc)) from exc
-                failed = Generation(text="", prompt_tokens=0, output_tokens=0,
-                                    finish_reason=FAILED, error=self._failure(exc)[:2000])
-                return failed, status is None or status in (408, 409, 429) or status >= 500
-        return _generation(completion, score_tokens), False
+            for attempt in range(FIT_ATTEMPTS + 1):
+                try:
+                    completion = await client.chat.completions.create(
+                        messages=conversation,  # type: ignore[arg-type]
+                        **request,
+                    )
+                    return _generation(completion, score_tokens), False
+                except openai.BadRequestError as exc:
+                    shorter = self._refit(conversation, exc, request) if (
+                        attempt < FIT_ATTEMPTS) else None
+                    if shorter is None:
+                        return self._failed(exc)
+                    conversation = shorter
+                except openai.APIError as exc:
+                    return self._failed(exc)
+        raise AssertionError("unreachable: the last attempt returns")
+
+    def _failed(self, exc: openai.APIError) -> tuple[Generation, bool]:
+        """The item's failed Generation and whether the server was at fault; EngineError
+        for a refusal that every item of the batch would meet."""
+        status = getattr(exc, "status_code", None)
+        if status in BATCH_FATAL:
+            raise EngineError(self._failure(exc)) from exc
+        failed = Generation(text="", prompt_tokens=0, output_tokens=0,
+                            finish_reason=FAILED, error=self._failure(exc)[:2000])
+        return failed, status is None or status in (408, 409, 429) or status >= 500
+
+    def _refit(self, conversation: Conversation, exc: openai.BadRequestError,
+               request: dict[str, Any]) -> Conversation | None:
+        """The conversation shortened when the server refused it as too long, else None."""
+        overflow = parse_overflow(str(exc))
+        if overflow is None:
+            return None
+        shorter = refit(conversation, overflow, int(request["max_completion_tokens"]))
+        if shorter is not None:
+            log.warning("%s: the server refused a prompt of %s tokens as longer than its "
+                        "%d-token context; its longest message was shortened and sent again",
+                        self.spec, overflow.prompt_tokens or "too many", overflow.limit)
+        return shorter
 
     def _failure(self, exc: openai.APIError) -> str:
         where = f"{self.spec} at {self.base_url or 'the OpenAI API'}"

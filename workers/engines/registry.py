@@ -120,6 +120,7 @@ def _openai_engine(spec: EngineSpec, settings: Settings) -> Engine:
         api_key,
         concurrency=settings.http_concurrency,
         max_retries=settings.http_max_retries,
+        max_model_len=settings.http_max_model_len,
     )
 
 

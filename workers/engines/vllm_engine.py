@@ -237,7 +237,10 @@ class VLLMEngine:
             "engine": "vllm",
             "engine_version": vllm.__version__,
             "model": self.spec,
-            "model_path": self.model_path,
+            # A hub id as given; of a local folder only its name (readers of an eval must
+            # not learn the worker's file system).
+            "model_path": (Path(self.model_path).name if Path(self.model_path).is_absolute()
+                           else self.model_path),
             "revision": self.revision,
             "dtype": self.dtype,
             "device": "cpu" if self.on_cpu else "gpu",
@@ -354,5 +357,4 @@ class AdapterEngine:
     def describe(self) -> dict[str, Any]:
         described = self.base.describe()
         return {**described, "model": self.spec, "base_model": self.base.spec,
-                "adapter": {"finetune_id": self.name, "path": self.folder,
-                            "merged": False}}
+                "adapter": {"finetune_id": self.name, "merged": False}}

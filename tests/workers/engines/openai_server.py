@@ -24,6 +24,9 @@ class ServerScript:
     delay_s: float = 0.0  # time each successful answer takes
     requests: list[dict[str, Any]] = field(default_factory=list)
     headers: list[dict[str, str]] = field(default_factory=list)
+    # A context length in tokens (4 characters each, 4 more per message): a longer prompt
+    # is refused with 400 and the message vLLM's server sends.
+    context_limit: int | None = None
     in_flight: int = 0
     max_in_flight: int = 0
     lock: threading.Lock = field(default_factory=threading.Lock)
@@ -31,6 +34,24 @@ class ServerScript:
     def next_failure(self) -> int | None:
         with self.lock:
             return self.failures.pop(0) if self.failures else None
+
+
+def prompt_tokens(body: dict[str, Any]) -> int:
+    """The scripted server's token count of a request's messages."""
+    return sum(-(-len(m["content"]) // 4) + 4 for m in body["messages"])
+
+
+def too_long(script: ServerScript, body: dict[str, Any]) -> str | None:
+    """vLLM's refusal of a prompt that does not fit beside max_tokens, or None."""
+    if script.context_limit is None:
+        return None
+    prompt, completion_tokens = prompt_tokens(body), int(body.get("max_completion_tokens", 0))
+    if prompt + completion_tokens <= script.context_limit:
+        return None
+    return (f"This model's maximum context length is {script.context_limit} tokens. However, "
+            f"you requested {prompt + completion_tokens} tokens ({prompt} in the messages, "
+            f"{completion_tokens} in the completion). Please reduce the length of the "
+            "messages or completion.")
 
 
 def reply_to(prompt: str) -> str:
@@ -74,6 +95,11 @@ def _handler(script: ServerScript) -> type[BaseHTTPRequestHandler]:
             with script.lock:
                 script.requests.append(body)
                 script.headers.append({k.lower(): v for k, v in self.headers.items()})
+            refusal = too_long(script, body)
+            if refusal is not None:
+                self._send(400, {"error": {"message": refusal, "type": "BadRequestError",
+                                           "code": 400}}, {})
+                return
             status = script.next_failure()
             if status is not None:
                 self._send(

@@ -144,13 +144,17 @@ def test_empty_batch_sends_nothing(base_url: str, script: ServerScript) -> None:
     assert script.requests == []
 
 
-def test_describe_names_the_server_but_not_the_key(base_url: str) -> None:
+def test_describe_tells_servers_apart_but_shows_neither_address_nor_key(base_url: str) -> None:
     described = engine(base_url).describe()
 
     assert described["engine"] == "openai-http"
     assert described["model"] == "openai:test-model"
-    assert described["base_url"] == base_url
+    assert described["server"] == "self-hosted"
+    assert len(described["server_sha256"]) == 16
+    assert described["server_sha256"] == engine(base_url).describe()["server_sha256"]
+    # Readers of an eval learn neither the key nor the server's address.
     assert "sk-test-secret" not in repr(described)
+    assert "127.0.0.1" not in repr(described) and base_url not in repr(described)
 
 
 def test_probability_grading_reads_the_first_tokens_alternatives(
@@ -193,3 +197,47 @@ def test_a_bad_key_or_model_fails_the_whole_batch(base_url: str, script: ServerS
 
     with pytest.raises(EngineError, match="401"):
         engine(base_url, concurrency=1).chat(conversations(3), SAMPLING)
+
+
+LONG = "Patient history: " + "stable vitals, no complaints. " * 400 + "Question: what dose?"
+
+
+def _long_conversation() -> list[dict[str, str]]:
+    return [{"role": "system", "content": "Be brief."}, {"role": "user", "content": LONG}]
+
+
+def test_a_prompt_the_server_refuses_as_too_long_is_shortened_and_sent_again(
+        base_url: str, script: ServerScript) -> None:
+    script.context_limit = 1024
+    [generation, short] = engine(base_url).chat([_long_conversation(), *conversations(1)],
+                                                SAMPLING)
+    assert generation.error is None and generation.finish_reason == "stop"
+    sent = [r for r in script.requests if r["messages"][-1]["content"].startswith("Patient")]
+    assert len(sent) == 2  # refused once, then the shortened prompt went through
+    from tests.workers.engines.openai_server import prompt_tokens
+    assert prompt_tokens(sent[0]) + 32 > 1024 >= prompt_tokens(sent[1]) + 32
+    fitted = sent[1]["messages"][-1]["content"]
+    assert "truncated to fit the context window" in fitted
+    assert fitted.startswith("Patient history") and fitted.endswith("what dose?")
+    assert sent[1]["messages"][0]["content"] == "Be brief."
+    assert short.error is None
+
+
+def test_a_known_context_length_fits_prompts_before_sending(
+        base_url: str, script: ServerScript) -> None:
+    script.context_limit = 1024
+    fitting = OpenAIEngine("openai:test-model", "test-model", base_url, "sk-test", timeout_s=10,
+                           max_model_len=1024)
+    [generation] = fitting.chat([_long_conversation()], SAMPLING)
+    assert generation.error is None
+    assert len(script.requests) == 1  # never refused
+    assert "truncated to fit" in script.requests[0]["messages"][-1]["content"]
+
+
+def test_a_prompt_that_cannot_fit_fails_its_item_only(
+        base_url: str, script: ServerScript) -> None:
+    script.context_limit = 40  # less than max_tokens leaves room for
+    [generation] = engine(base_url).chat([_long_conversation()], SAMPLING)
+    assert generation.finish_reason == "error"
+    assert "maximum context length is 40" in (generation.error or "")
+    assert len(script.requests) == 1
