@@ -37,6 +37,7 @@ import argparse
 import contextlib
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -73,8 +74,10 @@ def _arguments(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--eval-items", type=int, default=432,
                         help="items of the running eval B (builtin:medsafety-demo, grown "
                              "beyond its 108 items as 'Case k: ...')")
-    parser.add_argument("--max-tokens", type=int, default=128, help="of eval B")
-    parser.add_argument("--shard-size", type=int, default=8, help="of eval B")
+    # Short answers in small shards: on a CPU a shard of B then lands every few seconds, so
+    # B's detail and results change (new ETags, 200s) while the clients poll.
+    parser.add_argument("--max-tokens", type=int, default=32, help="of eval B")
+    parser.add_argument("--shard-size", type=int, default=4, help="of eval B")
     parser.add_argument("--memory-items", default="1000,10000",
                         help="comma-separated dataset sizes for part 2; empty: skip it")
     parser.add_argument("--no-worker", action="store_true",
@@ -89,6 +92,8 @@ def _arguments(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--out", type=Path, default=ROOT / "docs" / "BENCHMARKS.md")
     parser.add_argument("--no-report", action="store_true", help="do not append to --out")
     parser.add_argument("--json", type=Path, help="also write the results here as JSON")
+    parser.add_argument("--logs", type=Path,
+                        help="keep the API's and the worker's logs in this folder")
     parser.add_argument("--client-stage", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.clients < 1 or args.processes < 1 or args.duration <= 0:
@@ -321,11 +326,19 @@ def poll(env: Environment, base_url: str, urls: list[Url], args: argparse.Namesp
     return records
 
 
-def _cpu_s(process: subprocess.Popen[bytes]) -> float:
+def _cpu_s(process: subprocess.Popen[bytes] | None) -> float:
+    """CPU seconds of a process and its live children (a worker's engine processes)."""
     import psutil
 
-    times = psutil.Process(process.pid).cpu_times()
-    return float(times.user + times.system)
+    if process is None:
+        return 0.0
+    root = psutil.Process(process.pid)
+    total = 0.0
+    for proc in (root, *root.children(recursive=True)):
+        with contextlib.suppress(psutil.Error):
+            times = proc.cpu_times()
+            total += times.user + times.system
+    return total
 
 
 def _answered(env: Environment, eval_id: str) -> tuple[int, int, str]:
@@ -364,9 +377,11 @@ def part_polling(env: Environment, args: argparse.Namespace) -> dict[str, Any]:
 
         print(f"[load] phase 1 (baseline, no eval running): {args.clients} clients, "
               f"{args.duration:g} s", file=sys.stderr, flush=True)
-        cpu = _cpu_s(api)
+        cpu, worker_cpu = _cpu_s(api), _cpu_s(worker)
         baseline = poll(env, base_url, base_urls, args, "baseline")
         results["api_cpu_s_baseline"] = _cpu_s(api) - cpu
+        results["worker_cpu_s_baseline"] = _cpu_s(worker) - worker_cpu
+        results["loadavg_baseline"] = os.getloadavg()[0]
 
         dataset, n_items = grown_dataset("builtin:medsafety-demo", args.eval_items)
         eval_b = submit(http, dataset, args.eval_items, args.max_tokens, args.shard_size)["id"]
@@ -377,9 +392,11 @@ def part_polling(env: Environment, args: argparse.Namespace) -> dict[str, Any]:
         before = _answered(env, eval_b)
         print(f"[load] phase 2 (eval {eval_b} {before[2]}, {args.eval_items} items): "
               f"{args.clients} clients, {args.duration:g} s", file=sys.stderr, flush=True)
-        cpu = _cpu_s(api)
+        cpu, worker_cpu = _cpu_s(api), _cpu_s(worker)
         loaded = poll(env, base_url, [*base_urls, *eval_urls("B", eval_b)], args, "running")
         results["api_cpu_s_running"] = _cpu_s(api) - cpu
+        results["worker_cpu_s_running"] = _cpu_s(worker) - worker_cpu
+        results["loadavg_running"] = os.getloadavg()[0]
         after = _answered(env, eval_b)
         results["cancel_b"] = _check(http.post(f"/v1/evals/{eval_b}/cancel"))["status"]
     if worker is not None:
@@ -599,6 +616,11 @@ def _polling_lines(args: argparse.Namespace, r: dict[str, Any]) -> list[str]:
         f"({_fmt(cpu_base * 1000 / max(base['requests'], 1))} ms a request), "
         f"{_fmt(cpu_run)} s in phase 2 "
         f"({_fmt(cpu_run * 1000 / max(run['requests'], 1))} ms a request)",
+        f"* worker CPU (with its engine processes): {_fmt(r['worker_cpu_s_baseline'])} s in "
+        f"phase 1, {_fmt(r['worker_cpu_s_running'])} s in phase 2",
+        f"* the machine's 1-minute load average at the end of each phase: "
+        f"{_fmt(r['loadavg_baseline'], 2)} (1), {_fmt(r['loadavg_running'], 2)} (2), on "
+        f"{os.cpu_count()} cores",
     ]
     return lines
 
@@ -692,6 +714,11 @@ def main(argv: list[str] | None = None) -> None:
                           + "\n".join(log.read_text(errors="replace").splitlines()[-40:]),
                           file=sys.stderr)
             raise
+        finally:
+            if args.logs:
+                args.logs.mkdir(parents=True, exist_ok=True)
+                for log in env.folder.glob("*.log"):
+                    shutil.copy(log, args.logs / log.name)
     if args.json:
         args.json.write_text(json.dumps(results, indent=2, default=str))
     text = render(args, results, " ".join(["python -m bench.load",
