@@ -6,9 +6,9 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from functools import lru_cache
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, Table, create_engine, event
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DBAPIError, DisconnectionError, InterfaceError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
@@ -55,16 +55,19 @@ def upsert(
     keys: Sequence[str],
     update: Sequence[str] | None = None,
 ) -> None:
-    """Insert rows in one statement; on a key conflict update `update` columns (or keep the
-    row when update is None). Works on PostgreSQL and SQLite."""
+    """Insert rows; on a key conflict update `update` columns (or keep the row when update is
+    None). Works on PostgreSQL and SQLite. One statement is compiled and executed for all
+    rows (executemany: psycopg pipelines it, sqlite3 loops in C); a multi-row VALUES clause
+    would be compiled afresh for every batch, which cost an upload of 86,000 rows 90 s."""
     if not rows:
         return
     dialect = session.get_bind().dialect.name
+    table = cast(Table, model.__table__)
     stmt: postgresql.Insert | sqlite.Insert
     if dialect == "postgresql":
-        stmt = postgresql.insert(model).values(list(rows))
+        stmt = postgresql.insert(table)
     elif dialect == "sqlite":
-        stmt = sqlite.insert(model).values(list(rows))
+        stmt = sqlite.insert(table)
     else:
         raise RuntimeError(f"upsert is not supported on {dialect}")
     if update:
@@ -73,7 +76,7 @@ def upsert(
         )
     else:
         stmt = stmt.on_conflict_do_nothing(index_elements=list(keys))
-    session.execute(stmt)
+    session.execute(stmt, list(rows))
 
 
 # SQLSTATEs of a server that is unreachable for now: connection exceptions (class 08), and a

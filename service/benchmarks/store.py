@@ -117,8 +117,13 @@ def save_dataset(
     check_name(name, origin)
     if not items:
         raise InvalidInput(f"dataset {name!r}: there are no items to save")
+    # Every row is built and checked before the first write: on SQLite the write lock is
+    # held from the first insert to the commit, and other writers (an eval's submission)
+    # wait on it.
+    rows = item_rows(0, items)
     dataset = dataset_row(session, name, origin, description)
-    rows = item_rows(dataset.id, items)
+    for row in rows:
+        row["dataset_id"] = dataset.id
     for start in range(0, len(rows), CHUNK_ROWS):
         upsert(session, Item, rows[start : start + CHUNK_ROWS], keys=["dataset_id", "key"])
     return summarize_dataset(session, dataset)
