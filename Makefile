@@ -8,7 +8,7 @@ BIN    := $(VENV)/bin
 TORCH_CPU_INDEX ?= https://download.pytorch.org/whl/cpu
 STAMP  := $(VENV)/.installed
 
-.PHONY: install demo test lint format fuzz bench bench-quick bench-grading bench-lora load mutation clean
+.PHONY: install demo test lint format fuzz drills bench bench-quick bench-grading bench-lora load mutation clean
 
 install: $(STAMP)
 
@@ -54,6 +54,14 @@ lint: $(STAMP)
 FUZZ_EXAMPLES ?= 500
 fuzz: $(STAMP)
 	MEDSAFE_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(BIN)/pytest -p no:cacheprovider tests/service/api/test_fuzz.py
+
+# The fault drills of `make test` at full length: PostgreSQL cut for 30 s mid-shard (workers
+# wait and resume, the API answers 503), Redis losing its data (the reconciler at its real
+# 30 s grace), an HTTP judge failing, a worker SIGKILLed; each ends with `medsafe verify`.
+# They need the real PostgreSQL and Redis (MEDSAFE_TEST_POSTGRES_URL / _REDIS_URL).
+DRILL_OUTAGE_S ?= 30
+drills: $(STAMP)
+	MEDSAFE_REQUIRE_SERVICES=1 MEDSAFE_DRILL_OUTAGE_S=$(DRILL_OUTAGE_S) $(BIN)/pytest -p no:cacheprovider -s tests/faults
 
 format: $(STAMP)
 	$(BIN)/ruff format cli service workers tests bench

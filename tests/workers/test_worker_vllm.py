@@ -1,5 +1,6 @@
 """A worker with the real bundled model, killed with SIGKILL in the middle of a shard: a
-restarted worker finishes the eval with exactly one response and one judgment per item."""
+restarted worker finishes the eval with exactly one response and one judgment per item, and
+`medsafe verify` finds the rows and the summary consistent."""
 
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ from sqlalchemy import select
 from service.benchmarks.items import ItemKind, ItemRecord
 from service.db import session_scope
 from service.evals import lifecycle
+from service.evals.verify import verify_eval
 from service.models import Judgment, Response, Shard
 from tests import queue_support
 from tests.conftest import POSTGRES_URL
@@ -125,3 +127,6 @@ def test_killed_worker_restarted_finishes_the_eval(
     assert len(responses) == len(set(responses)) == N_ITEMS
     assert sorted(judgments) == sorted(responses)
     assert attempts == 2
+    with session_scope(db_url) as session:
+        report = verify_eval(session, eval_id)
+    assert report.consistent, [problem.detail for problem in report.problems]
