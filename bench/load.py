@@ -725,8 +725,11 @@ def main(argv: list[str] | None = None) -> None:
                                            *(sys.argv[1:] if argv is None else argv)]))
     print(text)
     if not args.no_report:
+        before = args.out.read_text() if args.out.exists() else ""
+        gap = "" if not before or before.endswith("\n\n") else "\n" if before.endswith(
+            "\n") else "\n\n"  # a blank line between the last section and this one
         with args.out.open("a") as out:
-            out.write(text)
+            out.write(gap + text)
 
 
 if __name__ == "__main__":
