@@ -11,6 +11,7 @@ import signal
 import subprocess
 import sys
 import time
+from contextlib import suppress
 from pathlib import Path
 
 import pytest
@@ -36,6 +37,13 @@ def _start(db_url: str, redis_url: str, prefix: str, log: Path,
                                 start_new_session=True)
 
 
+def _kill(worker: subprocess.Popen[bytes]) -> None:
+    """SIGKILL the worker and what it forked (RQ's scheduler): its whole process group."""
+    with suppress(ProcessLookupError):
+        os.killpg(worker.pid, signal.SIGKILL)
+    worker.wait()
+
+
 def _running(db_url: str, eval_id: str) -> list[tuple[str, int]]:
     with session_scope(db_url) as session:
         return [(row.stage, row.index) for row in session.execute(
@@ -53,8 +61,7 @@ def test_worker_sigkilled_mid_shard(db_url: str, conn: redis.Redis, redis_url: s
         assert wait_until(lambda: _running(db_url, eval_id), 120), log.read_text()[-4000:]
         time.sleep(0.3)  # into the engine call
     finally:
-        os.kill(first.pid, signal.SIGKILL)
-        first.wait()
+        _kill(first)
     stranded = _running(db_url, eval_id)
     assert stranded, "the kill landed between two shards"
     started = time.monotonic()
@@ -62,8 +69,7 @@ def test_worker_sigkilled_mid_shard(db_url: str, conn: redis.Redis, redis_url: s
     try:
         second.wait(timeout=120)
     finally:
-        if second.poll() is None:
-            os.kill(second.pid, signal.SIGKILL)
+        _kill(second)
     took = time.monotonic() - started
     with session_scope(db_url) as session:
         evaluation = lifecycle.get_eval(session, eval_id)
