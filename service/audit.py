@@ -14,8 +14,8 @@ from pydantic import BaseModel, Field
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from service.cursors import decode_cursor, encode_cursor
 from service.errors import InvalidInput
-from service.evals.browse import decode_cursor, encode_cursor
 from service.models import ApiKey, AuditEvent, Owned, utcnow
 
 MAX_PAGE = 500

@@ -7,9 +7,6 @@ new evals arrive in between. Cursors are opaque to clients (base64 of a JSON lis
 
 from __future__ import annotations
 
-import base64
-import binascii
-import json
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Generic, TypeVar
@@ -18,6 +15,7 @@ from sqlalchemy import Select, and_, not_, or_, select
 from sqlalchemy.orm import Session, aliased
 
 from service.benchmarks.items import HARMFUL_KINDS, ItemKind
+from service.cursors import decode_cursor, encode_cursor
 from service.errors import InvalidInput
 from service.evals.lifecycle import get_eval
 from service.evals.purpose import EvalPurpose
@@ -56,24 +54,6 @@ class ResultFilters:
     max_score: int | None = None
     judge_status: str | None = None  # "scored" | "unscored" | "pending" (not judged yet)
     disagreement: bool | None = None  # the judge and the refusal detector contradict
-
-
-def encode_cursor(*values: Any) -> str:
-    return base64.urlsafe_b64encode(json.dumps(list(values)).encode()).decode().rstrip("=")
-
-
-def decode_cursor(cursor: str, types: tuple[type, ...]) -> list[Any]:
-    """The values a cursor holds, checked against `types`; InvalidInput if it is not ours."""
-    try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
-        values = json.loads(raw)
-    except (binascii.Error, ValueError) as exc:
-        raise InvalidInput("the cursor is not one this API returned") from exc
-    if not isinstance(values, list) or len(values) != len(types) or not all(
-        isinstance(value, kind) for value, kind in zip(values, types, strict=True)
-    ):
-        raise InvalidInput("the cursor is not one this API returned")
-    return values
 
 
 def parse_labels(pairs: list[str]) -> dict[str, str]:

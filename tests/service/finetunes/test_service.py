@@ -10,6 +10,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
+from service import auth
+from service.audit import Actor
 from service.benchmarks.builtin import SAFETY_DEMOS, builtin_items
 from service.benchmarks.store import install_builtin_datasets, save_dataset
 from service.config import Settings
@@ -211,10 +213,15 @@ def test_a_failed_step_fails_the_study_saying_which(url: str) -> None:
 
 
 def test_the_same_idempotency_key_answers_with_the_first_study(url: str) -> None:
+    with session_scope(url) as session:
+        callers = {n: auth.create_key(session, f"caller {n}", ["write"]).id for n in (1, 2)}
+
     def submit(body: MitigationCreate, key: str, caller: int) -> tuple[str, bool]:
         with session_scope(url) as session:
             study, created = mitigations.submit_mitigation(
-                session, body, Settings(), enqueue=False, idempotency_key=key, caller=caller)
+                session, body, Settings(), enqueue=False, idempotency_key=key,
+                creator=Actor(f"caller {caller}", callers[caller]))
+            assert study.created_by_key_id == callers[caller]
             return study.id, created
 
     first_id, created = submit(_study(), "k1", caller=1)
