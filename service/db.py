@@ -16,6 +16,8 @@ from sqlalchemy.orm import Session, sessionmaker
 from service.config import get_settings
 from service.models import Base
 
+CONNECT_TIMEOUT_S = 5
+
 
 @lru_cache(maxsize=8)
 def get_engine(url: str | None = None) -> Engine:
@@ -24,7 +26,10 @@ def get_engine(url: str | None = None) -> Engine:
         engine = create_engine(url, connect_args={"timeout": 30})
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
-    return create_engine(url, pool_pre_ping=True)
+    # A server that drops packets instead of refusing them must not hang a request (or
+    # /readyz) until the operating system's TCP timeout: 5 s, then it is an outage (503).
+    connect_args = {"connect_timeout": CONNECT_TIMEOUT_S} if url.startswith("postgresql") else {}
+    return create_engine(url, pool_pre_ping=True, connect_args=connect_args)
 
 
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:

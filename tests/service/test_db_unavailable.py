@@ -47,3 +47,24 @@ def test_a_statement_error_is_not_unavailable(tmp_path: Path) -> None:
     assert not database_unavailable(_error(url, "SELECT * FROM no_such_table"))
     assert database_unavailable(_error(f"sqlite:///{tmp_path / 'missing' / 'x.db'}"))
     assert not database_unavailable(RuntimeError("engine exploded"))
+
+
+def test_a_server_that_never_answers_is_unavailable_after_the_connect_timeout() -> None:
+    """A listening socket that never accepts stands in for a host that drops packets: the
+    connection gives up after CONNECT_TIMEOUT_S instead of the operating system's minutes."""
+    import socket
+
+    from service.db import get_engine
+
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(0)
+        port = silent.getsockname()[1]
+        engine = get_engine(f"postgresql+psycopg://postgres@127.0.0.1:{port}/test")
+        try:
+            with pytest.raises(Exception) as raised, engine.connect():
+                pass
+        finally:
+            engine.dispose()
+    assert database_unavailable(raised.value)
+    assert "timeout" in str(raised.value).lower()
