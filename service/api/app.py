@@ -6,6 +6,7 @@ from fastapi import APIRouter, Depends, FastAPI
 
 from service.api.errors import install_error_handlers
 from service.api.limits import BodySizeLimit
+from service.api.metrics import install_metrics
 from service.api.presenters import API_PREFIX
 from service.api.routers import (
     audit,
@@ -15,6 +16,7 @@ from service.api.routers import (
     evals,
     finetunes,
     health,
+    reports,
     schedules,
     trends,
 )
@@ -25,7 +27,8 @@ from service.ratelimit import parse_rate
 
 DESCRIPTION = """Measure the medical safety of language models.
 
-Every endpoint but `/healthz` and `/readyz` needs an API key (`medsafe keys create`), sent as
+Every endpoint but `/healthz`, `/readyz` and `/metrics` (Prometheus; see
+MEDSAFE_METRICS_KEY_REQUIRED) needs an API key (`medsafe keys create`), sent as
 `Authorization: Bearer msk_...`. Errors have one shape: `{"error": code, "detail": message}`.
 GET answers carry an `ETag`; send it back as `If-None-Match` to get a bodiless 304 while
 nothing changed."""
@@ -47,10 +50,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     parse_rate(settings.write_rate_limit)  # a malformed MEDSAFE_WRITE_RATE_LIMIT stops startup
     install_error_handlers(app)
     app.add_middleware(BodySizeLimit)
+    install_metrics(app, settings)  # after the other middleware: it counts what they answer
     app.include_router(health.router)
     v1 = APIRouter(prefix=API_PREFIX)
     for module in (evals, datasets, compare, calibrations, schedules, trends, finetunes,
-                   audit):
+                   audit, reports):
         v1.include_router(module.router)
     app.include_router(v1)
     return app
