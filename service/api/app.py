@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from fastapi import APIRouter, Depends, FastAPI
+from fastapi_offline import FastAPIOffline
 
 from service.api.errors import install_error_handlers
 from service.api.limits import BodySizeLimit
@@ -24,6 +25,7 @@ from service.api.schemas import ErrorRead
 from service.api.text_guard import reject_unstorable_text
 from service.config import Settings, get_settings
 from service.ratelimit import parse_rate
+from service.ui.site import install_ui
 
 DESCRIPTION = """Measure the medical safety of language models.
 
@@ -42,7 +44,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     """The API for `settings` (default: the environment's). The queue always uses the
     environment's settings (service.queue)."""
     settings = settings or get_settings()
-    app = FastAPI(title="MedSafe", version="0.1.0", description=DESCRIPTION,
+    app = FastAPIOffline(title="MedSafe", version="0.1.0", description=DESCRIPTION,
                   responses={"4XX": {"model": ErrorRead, "description": "an error"}},
                   dependencies=[Depends(reject_unstorable_text)])
     app.state.settings = settings
@@ -50,6 +52,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     parse_rate(settings.write_rate_limit)  # a malformed MEDSAFE_WRITE_RATE_LIMIT stops startup
     install_error_handlers(app)
     app.add_middleware(BodySizeLimit)
+    install_ui(app)  # the dashboard at /ui: dispatched before the body guard (service.ui.site)
     install_metrics(app, settings)  # after the other middleware: it counts what they answer
     app.include_router(health.router)
     v1 = APIRouter(prefix=API_PREFIX)
