@@ -5,6 +5,7 @@ from __future__ import annotations
 from enum import StrEnum
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -114,6 +115,16 @@ class Settings(BaseSettings):
     # The served model's context length in tokens: prompts are shortened to fit before they
     # are sent. Unset: shortened only when the server refuses one as too long.
     http_max_model_len: int | None = None
+
+    # Operations. Logs on stderr: "text" for people, "json" (one object a line, with the
+    # eval_id, stage and shard_index a worker is on) for log pipelines; read at startup by
+    # medsafe serve | worker | scheduler | up.
+    log_format: Literal["text", "json"] = "text"
+    # GET /metrics (Prometheus) shows counts only and is open unless this is true; then it
+    # needs a key with the read scope. Its database and Redis numbers are read at most once
+    # per metrics_cache_s seconds, however many scrapers ask.
+    metrics_key_required: bool = False
+    metrics_cache_s: float = 5.0
 
     def resolved_artifacts_dir(self) -> Path:
         return self.artifacts_dir or self.data_dir / "artifacts"

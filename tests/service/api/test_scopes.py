@@ -12,7 +12,8 @@ from fastapi.testclient import TestClient
 
 from tests.service.api.conftest import make_key
 
-OPEN = {"/healthz", "/readyz"}
+# /metrics is open unless MEDSAFE_METRICS_KEY_REQUIRED (tests/service/api/test_metrics.py).
+OPEN = {"/healthz", "/readyz", "/metrics"}
 CHANGES = {"post", "put", "patch", "delete"}
 ADMIN = {("get", "/v1/audit")}
 
