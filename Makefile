@@ -8,7 +8,7 @@ BIN    := $(VENV)/bin
 TORCH_CPU_INDEX ?= https://download.pytorch.org/whl/cpu
 STAMP  := $(VENV)/.installed
 
-.PHONY: install demo test lint format fuzz drills bench bench-quick bench-grading bench-lora load mutation clean
+.PHONY: install demo test browser lint format fuzz drills bench bench-quick bench-grading bench-lora load mutation clean
 
 install: $(STAMP)
 
@@ -39,8 +39,18 @@ demo: $(STAMP)
 # Uses the PostgreSQL and Redis it finds (MEDSAFE_TEST_POSTGRES_URL / MEDSAFE_TEST_REDIS_URL,
 # else 127.0.0.1 defaults); without them it falls back to SQLite and an embedded Redis and
 # says so. MEDSAFE_REQUIRE_SERVICES=1 (CI) turns that fallback into an error.
-test: $(STAMP) lint
+test: $(STAMP) lint browser
 	$(BIN)/pytest -p no:cacheprovider
+
+# Chromium for the browser tests of the dashboard and /docs (pytest -m browser): Debian's
+# chromium and chromium-driver where apt-get and root are at hand. Never fails the build:
+# without a browser those tests skip and say why, except under MEDSAFE_REQUIRE_SERVICES=1
+# (CI), where they fail.
+browser:
+	@{ command -v chromium >/dev/null && command -v chromedriver >/dev/null; } \
+	  || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null \
+	       && apt-get update -qq && apt-get install -y -qq chromium chromium-driver; } \
+	  || echo "no chromium: the browser tests (pytest -m browser) will say so"
 
 # ruff (style), mypy --strict (types, from pyproject) and import-linter (the layers:
 # cli -> workers -> service, no cycles; contracts in pyproject.toml).
