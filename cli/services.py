@@ -12,7 +12,7 @@ import signal
 import sys
 import threading
 import time
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -75,10 +75,12 @@ def serve(
     """Run the REST API (migrating the database first); docs at /docs."""
     import uvicorn
 
+    if get_settings().log_format == "json":
+        _log_to_stderr()  # migrating logs too; uvicorn then takes the same configuration
     migrate.migrated_database_url()
     err.print(f"MedSafe API on http://{host}:{port} (docs at /docs)")
     uvicorn.run("service.api.app:create_app", factory=True, host=host, port=port,
-                workers=workers)
+                workers=workers, log_config=_uvicorn_log_config())
 
 
 def scheduler(queue_prefix: QueuePrefix = None) -> None:
@@ -173,7 +175,8 @@ def serve_api_in_thread(
     from service.api.app import create_app
 
     server = uvicorn.Server(uvicorn.Config(create_app(), host=host, port=port,
-                                           log_level=log_level))
+                                           log_level=log_level,
+                                           log_config=_uvicorn_log_config()))
     thread = threading.Thread(target=server.run, name="api", daemon=True)
     thread.start()
     deadline = time.monotonic() + 30
@@ -186,4 +189,18 @@ def serve_api_in_thread(
 
 
 def _log_to_stderr() -> None:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    """Logs on stderr in MEDSAFE_LOG_FORMAT (text, or one JSON object a line)."""
+    from service.observability.logs import configure_logging
+
+    configure_logging(get_settings().log_format, logging.INFO)
+
+
+def _uvicorn_log_config() -> dict[str, Any]:
+    """uvicorn's own logging (its default) for text; for json, its lines and the app's
+    through the JSON handler, in every uvicorn worker process."""
+    from uvicorn.config import LOGGING_CONFIG
+
+    from service.observability.logs import logging_config
+
+    log_format = get_settings().log_format
+    return LOGGING_CONFIG if log_format == "text" else logging_config(log_format)

@@ -26,6 +26,7 @@ from service.evals import lifecycle
 from service.evals.grades import evaluation_grading
 from service.evals.lifecycle import Stage
 from service.models import Judgment, Response
+from service.observability.logs import shard_log_context
 from service.pipeline import choice
 from service.pipeline.engine import Engine, SamplingSettings
 from service.pipeline.generation import answer_batch
@@ -90,6 +91,7 @@ def in_database(db_url: str | None, work: Callable[[Session], T], what: str) -> 
     return while_database_down(unit, what)
 
 
+@shard_log_context(Stage.GENERATE)  # its log lines carry eval_id, stage, shard_index
 def generate_shard(eval_id: str, index: int, engines: EngineProvider,
                    db_url: str | None = None, worker: str | None = None) -> ShardOutcome:
     """Answer the shard's items that have no response yet, with the eval's target model."""
@@ -130,6 +132,7 @@ def _save_responses(session: Session, eval_id: str, index: int,
     lifecycle.complete_shard(session, eval_id, Stage.GENERATE, index, described)
 
 
+@shard_log_context(Stage.JUDGE)  # its log lines carry eval_id, stage, shard_index
 def judge_shard(eval_id: str, index: int, engines: EngineProvider,
                 db_url: str | None = None, worker: str | None = None) -> ShardOutcome:
     """Grade the shard's answered items that the judge has not graded yet; the last judge

@@ -17,7 +17,8 @@ from typing import Any
 
 from redis import Redis
 from redis.exceptions import RedisError
-from rq import SimpleWorker
+from rq import Queue, SimpleWorker
+from rq.job import Job
 
 from service.config import Settings, get_settings
 from service.errors import EngineError
@@ -25,12 +26,14 @@ from service.evals.lifecycle import Stage
 from service.evals.reconcile import reconcile
 from service.finetunes.reconcile import reconcile_finetunes
 from service.model_specs import serving_spec
+from service.observability.logs import log_context
 from service.pipeline.engine import Engine
 from service.pipeline.judging.refusal import REFUSAL_JUDGE
 from service.queue.connection import redis_connection
 from service.queue.jobs import (
     Priority,
     finetune_queue_name,
+    job_function,
     notify_queue_name,
     queue_name,
     queue_prefix,
@@ -61,6 +64,11 @@ class ShardWorker(SimpleWorker):
         self.db_url = db_url
         self.prefix = prefix
 
+    def execute_job(self, job: Job, queue: Queue) -> None:
+        """Run the job with its ids bound to every log line it causes (RQ's own included)."""
+        with log_context(**job_log_fields(job)):
+            super().execute_job(job, queue)
+
     def run_maintenance_tasks(self) -> None:
         super().run_maintenance_tasks()  # type: ignore[no-untyped-call]  # untyped in rq
         try:
@@ -72,6 +80,19 @@ class ShardWorker(SimpleWorker):
         except Exception:
             log.exception("reconciling fine-tunes failed")
         jobs.advance_studies(jobs.current_context())
+
+
+def job_log_fields(job: Job) -> dict[str, Any]:
+    """job_id, and for a shard job its eval_id, stage and shard_index."""
+    fields: dict[str, Any] = {"job_id": job.id}
+    try:
+        for stage in Stage:
+            if job.func_name == job_function(stage):
+                eval_id, index = job.args[:2]
+                fields.update(eval_id=eval_id, stage=str(stage), shard_index=index)
+    except Exception:  # a job that cannot be read fails in RQ, with its own log line
+        pass
+    return fields
 
 
 def run_worker(models: list[str], judge: str | None, burst: bool = False, name: str | None = None,
