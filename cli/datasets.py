@@ -11,7 +11,7 @@ import typer
 from cli.console import err, out
 from cli.render import print_dataset
 from service import migrate
-from service.benchmarks import store
+from service.benchmarks import staging, store
 from service.benchmarks.importers import McqFormat, mapping_from_columns
 from service.benchmarks.items import ItemKind
 from service.db import session_scope
@@ -40,10 +40,8 @@ def datasets_import(
     --append; importing the same data again adds nothing."""
     mapping = mapping_from_columns(prompt_column, principle_column, reference_column,
                                    kind_column, kind, source, path.name)
-    url = migrate.migrated_database_url()
-    with session_scope(url) as session:
-        imported = store.import_path(session, path, name, mapping, append=append,
-                                     mcq_format=mcq_format)
+    imported = staging.import_path(migrate.migrated_database_url(), path, name, mapping,
+                                   append=append, mcq_format=mcq_format)
     err.print(f"{imported.added} added, {imported.already_present} already present")
     print_dataset(err, imported)
 

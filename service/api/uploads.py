@@ -9,11 +9,9 @@ import zipfile
 from pathlib import Path, PurePosixPath
 from typing import IO
 
-from sqlalchemy.orm import Session
-
 from service.api.errors import PayloadTooLarge
 from service.audit import Actor, local_actor
-from service.benchmarks import store
+from service.benchmarks import staging, store
 from service.benchmarks.importers import ColumnMapping, McqFormat, read_path
 from service.errors import ImportFailed, InvalidInput
 
@@ -25,7 +23,7 @@ _UNSAFE_CHARS = re.compile(r"[^\w.\-]")
 
 
 def import_upload(
-    session: Session,
+    database_url: str,
     stream: IO[bytes],
     filename: str,
     name: str,
@@ -37,7 +35,8 @@ def import_upload(
     importer: Actor | None = None,
 ) -> store.ImportedDataset:
     """Import an uploaded CSV/JSONL/JSON/TXT file or a zip of a benchmark folder as dataset
-    `name`. Nothing is saved unless every file reads cleanly. Does not commit."""
+    `name`. Nothing is saved unless every file reads cleanly; the rows are written in
+    batches that each commit, and published at the end (service.benchmarks.staging)."""
     safe_name = safe_filename(filename)
     with tempfile.TemporaryDirectory(prefix="medsafe-upload-") as tmp:
         root = Path(tmp)
@@ -54,9 +53,9 @@ def import_upload(
         except ImportFailed as exc:
             base = target if target.is_dir() else target.parent
             raise _relative_to(exc, base, safe_name) from None
-    return store.import_items(session, name, items, origin=f"upload:{safe_name}",
-                              description=description, append=append,
-                              importer=importer or local_actor())
+    return staging.import_in_batches(database_url, name, items, origin=f"upload:{safe_name}",
+                                     description=description, append=append,
+                                     importer=importer or local_actor())
 
 
 def safe_filename(filename: str) -> str:

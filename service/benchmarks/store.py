@@ -24,6 +24,7 @@ BUILTIN_ORIGIN = "builtin"
 CHUNK_ROWS = 500  # 11 values a row: far below SQLite's and PostgreSQL's parameter limits
 MAX_NAME_CHARS = 200  # datasets.name column
 NO_VALUE = "none"  # the count key for items without a principle or split
+STAGING_PREFIX = "~importing~"  # a batched import's rows wait under this name (staging.py)
 
 
 @dataclass(frozen=True)
@@ -64,6 +65,39 @@ def import_items(
     importing what it already holds adds nothing. `importer` creates the dataset and the
     import is in the audit log (None: a built-in set, installed on first use). Does not
     commit."""
+    plan = plan_import(session, name, items, origin, append)
+    existing, keys, present = plan.existing, plan.keys, len(plan.present)
+    if existing is not None and present == len(keys):  # nothing new: nothing to write
+        if description is not None and existing.description != description:
+            existing.description = description
+        summary = summarize_dataset(session, existing)
+    else:
+        summary = save_dataset(session, name, items, origin, description)
+        if importer is not None:
+            audit_import(session, importer, summary.id, created=existing is None,
+                          added=len(keys) - present)
+    return ImportedDataset(**asdict(summary), added=len(keys) - present,
+                           already_present=present, created=existing is None)
+
+
+@dataclass(frozen=True)
+class ImportPlan:
+    """What an import of `keys` into dataset `existing` (None: a new one) would add."""
+
+    existing: Dataset | None
+    keys: set[str]
+    present: set[str]  # the keys the dataset holds already
+
+    @property
+    def adds_nothing(self) -> bool:
+        return self.existing is not None and len(self.present) == len(self.keys)
+
+
+def plan_import(session: Session, name: str, items: list[ItemRecord], origin: str,
+                append: bool) -> ImportPlan:
+    """Check an import of `items` as dataset `name` before anything is written: the name,
+    the dataset's purpose, and that an existing dataset takes new items only with append
+    (Conflict otherwise, naming how many it holds and how many would be added)."""
     check_name(name, origin)
     if not items:
         raise InvalidInput(f"dataset {name!r}: there are no items to save")
@@ -72,30 +106,20 @@ def import_items(
         raise Conflict(f"{name!r} is a labelled set (for judge calibration); choose another "
                        "name for this dataset")
     keys = {item.key() for item in items}
-    present = 0
+    present: set[str] = set()
     if existing is not None and keys:
-        stored = set(session.scalars(select(Item.key).where(Item.dataset_id == existing.id)))
-        present = len(keys & stored)
-        if present < len(keys) and not append:
+        present = keys & set(session.scalars(
+            select(Item.key).where(Item.dataset_id == existing.id)))
+        if len(present) < len(keys) and not append:
             held = summarize_dataset(session, existing).n_items
             raise Conflict(
                 f"dataset {name!r} already holds {held} items and this import would add "
-                f"{len(keys) - present}; import with --append (append=true) to add them, or "
-                "choose another name")
-    if existing is not None and present == len(keys):  # nothing new: nothing to write
-        if description is not None and existing.description != description:
-            existing.description = description
-        summary = summarize_dataset(session, existing)
-    else:
-        summary = save_dataset(session, name, items, origin, description)
-        if importer is not None:
-            _audit_import(session, importer, summary.id, created=existing is None,
-                          added=len(keys) - present)
-    return ImportedDataset(**asdict(summary), added=len(keys) - present,
-                           already_present=present, created=existing is None)
+                f"{len(keys) - len(present)}; import with --append (append=true) to add "
+                "them, or choose another name")
+    return ImportPlan(existing, keys, present)
 
 
-def _audit_import(session: Session, importer: Actor, dataset_id: int, *, created: bool,
+def audit_import(session: Session, importer: Actor, dataset_id: int, *, created: bool,
                   added: int) -> None:
     if created:
         dataset = session.get(Dataset, dataset_id)
@@ -178,6 +202,8 @@ def check_name(name: str, origin: str) -> None:
         raise InvalidInput("a dataset needs a name")
     if len(name) > MAX_NAME_CHARS:
         raise InvalidInput(f"dataset names are at most {MAX_NAME_CHARS} characters")
+    if name.startswith(STAGING_PREFIX):
+        raise InvalidInput(f"names starting with {STAGING_PREFIX!r} are for imports under way")
     if name.startswith(BUILTIN_PREFIX) and origin != BUILTIN_ORIGIN:
         raise InvalidInput(
             f"names starting with {BUILTIN_PREFIX!r} belong to the built-in "

@@ -7,7 +7,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, File, Form, Response, UploadFile
 
-from service.api.deps import CurrentKey, SessionDep, UploadLimit, WriteKey
+from service.api.deps import CurrentKey, SessionDep, SettingsDep, UploadLimit, WriteKey
 from service.api.etag import ETagRoute
 from service.api.presenters import dataset_read
 from service.api.uploads import import_upload
@@ -29,7 +29,7 @@ Column = Annotated[str | None, Form(max_length=200)]
     413: {"description": "the file is over MEDSAFE_MAX_UPLOAD_MB"}})
 def upload_dataset(
     response: Response,
-    session: SessionDep,
+    settings: SettingsDep,
     key: WriteKey,
     max_bytes: UploadLimit,
     file: Annotated[UploadFile, File(description="CSV, JSONL, JSON, TXT, or a zip of a "
@@ -54,8 +54,9 @@ def upload_dataset(
     append (409 otherwise); uploading the same data again adds nothing."""
     mapping = mapping_from_columns(prompt_column, principle_column, reference_column, kind_column,
                              kind, source, file.filename or "upload")
-    imported = import_upload(session, file.file, file.filename or "", name, mapping,
-                             max_bytes, description, append, format, key_actor(key))
+    imported = import_upload(settings.resolved_database_url(), file.file, file.filename or "",
+                             name, mapping, max_bytes, description, append, format,
+                             key_actor(key))
     if not imported.created:
         response.status_code = 200
     return DatasetImportRead.model_validate(asdict(imported))
