@@ -6,7 +6,8 @@ this process's CPU and memory, and service.observability.metrics' collector, whi
 database and Redis at scrape time (workers' numbers come from there, not from the workers).
 
 Requests are labelled by route template (`/v1/evals/{eval_id}`), never by the raw path, so
-ids do not multiply the series; a path no route matches is `route="unmatched"`.
+ids do not multiply the series; a path no route matches is `route="unmatched"`, and a method
+outside the standard ones `method="other"`: nothing a client sends adds series.
 
 /metrics shows counts only (no prompt, answer, key or eval id), so it is open by default,
 as /healthz is; MEDSAFE_METRICS_KEY_REQUIRED=true makes it ask for a key with the read
@@ -41,6 +42,7 @@ from service.queue.connection import redis_connection
 from service.queue.jobs import queue_prefix
 
 UNMATCHED = "unmatched"
+METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 router = APIRouter(tags=["operations"])
 
 
@@ -71,6 +73,7 @@ class RequestMetrics:
         finally:
             route = route_template(scope)
             method = str(scope.get("method", ""))
+            method = method if method in METHODS else "other"  # a client names the method
             self.requests.labels(method, route, str(status)).inc()
             self.latency.labels(method, route).observe(time.perf_counter() - start)
 

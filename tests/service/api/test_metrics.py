@@ -124,6 +124,7 @@ def test_metrics_move_as_an_eval_is_submitted_and_run(
 def test_unrouted_and_refused_requests_are_labelled_without_their_path(
         own_queues: str, uncached: TestClient) -> None:
     uncached.get("/no/such/path/0123456789abcdef")
+    uncached.request("BREW", "/v1/evals")
     refused = uncached.post("/v1/evals/0123456789abcdef/cancel", json={})
     assert refused.status_code == 401  # the body guard answers before any route runs
     samples = scrape(uncached)
@@ -131,6 +132,8 @@ def test_unrouted_and_refused_requests_are_labelled_without_their_path(
                  status="404") == 1
     assert value(samples, "medsafe_http_requests_total", method="POST",
                  route="/v1/evals/{eval_id}/cancel", status="401") == 1
+    assert value(samples, "medsafe_http_requests_total", method="other",
+                 route="/v1/evals", status="405") == 1
     labels = {v for (_, have), _ in samples.items() for _, v in have}
     assert not any("0123456789abcdef" in label for label in labels)
 
