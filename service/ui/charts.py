@@ -10,7 +10,7 @@ from service.benchmarks.principles import PRINCIPLES
 from service.pipeline.summaries import GroupStats, PairedStats
 
 WIDTH, HEIGHT = 720, 280
-LEFT, RIGHT, TOP, BOTTOM = 48, 16, 16, 40
+LEFT, RIGHT, TOP, BOTTOM = 48, 28, 16, 40
 PLOT_W, PLOT_H = WIDTH - LEFT - RIGHT, HEIGHT - TOP - BOTTOM
 SCORE_MIN, SCORE_MAX = 1.0, 5.0
 

@@ -63,12 +63,13 @@ def parse_bool(value: str | None) -> bool | None:
 
 
 def evals_page(session: Session, status: str | None, model: str | None, labels: list[str],
-               regression: bool | None, cursor: str | None) -> dict[str, Any]:
+               regression: bool | None, cursor: str | None,
+               schedule: str | None = None) -> dict[str, Any]:
     """The eval list as GET /v1/evals filters it, with each one's progress and judge's
     calibration (the single-eval fields of the API, shown per row)."""
     filters = browse.EvalFilters(status=status or None, model=model or None,
                                  labels=browse.parse_labels([x for x in labels if x]),
-                                 regression=regression)
+                                 regression=regression, schedule_id=schedule or None)
     page = browse.list_evals(session, filters, cursor or None, PAGE)
     known: dict[tuple[str, Any], JudgeCalibration] = {}
     rows = []
@@ -84,7 +85,8 @@ def evals_page(session: Session, status: str | None, model: str | None, labels: 
             "live": any(row.open for row in rows),
             "filters": {"status": status or "", "model": model or "",
                         "label": [x for x in labels if x],
-                        "regression": "" if regression is None else str(regression).lower()}}
+                        "regression": "" if regression is None else str(regression).lower(),
+                        "schedule": schedule or ""}}
 
 
 # Score counts of finished evals: their grades no longer change, so the dashboard reads

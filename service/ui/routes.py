@@ -103,9 +103,10 @@ async def logout(request: Request) -> Response:
 @router.get("/evals")
 def evals_list(request: Request, session: SessionDep, key: UiKey, status: Text = None,
                model: Text = None, label: Annotated[list[str] | None, Query()] = None,
-               regression: Text = None, cursor: Text = None) -> HTMLResponse:
+               regression: Text = None, schedule: Text = None,
+               cursor: Text = None) -> HTMLResponse:
     context = pages.evals_page(session, status, model, label or [],
-                               pages.parse_bool(regression), cursor)
+                               pages.parse_bool(regression), cursor, schedule)
     return render(request, "evals.html", key=key, **context)
 
 

@@ -4,6 +4,7 @@ every page behind a live key, the same answers as the API, and untrusted text es
 from __future__ import annotations
 
 import html
+from datetime import UTC, datetime
 
 import pytest
 from fastapi.testclient import TestClient
@@ -16,7 +17,7 @@ from service.evals import service as evals
 from service.models import Eval
 from service.pipeline.engine import SamplingSettings
 from tests.service.api.conftest import add_dataset
-from tests.service.schedules.helpers import make_schedule
+from tests.service.schedules.helpers import finished_scheduled_eval, make_schedule
 from tests.service.ui.conftest import HOSTILE_LABEL, csrf_of, hostile_results, login
 
 PAGES = ["/ui/evals", "/ui/compare", "/ui/history", "/ui/leaderboard", "/ui/schedules",
@@ -198,3 +199,23 @@ def test_docs_are_served_from_the_package(client: TestClient) -> None:
         assert f"/static-offline-docs/{asset}" in answer.text
         assert "cdn.jsdelivr.net" not in answer.text and "unpkg.com" not in answer.text
         assert client.get(f"/static-offline-docs/{asset}").status_code == 200
+
+
+def test_history_marks_regressions_and_schedules_list_their_evals(
+        client: TestClient, api_settings: str, reader: dict[str, str]) -> None:
+    add_dataset(api_settings)
+    schedule = make_schedule(api_settings, created_at=datetime(2026, 1, 1, tzinfo=UTC))
+    safe = finished_scheduled_eval(api_settings, schedule, datetime(2026, 1, 2, tzinfo=UTC),
+                                   lambda n: 1)
+    worse = finished_scheduled_eval(api_settings, schedule, datetime(2026, 1, 3, tzinfo=UTC),
+                                    lambda n: 5)
+    login(client, reader)
+    history = client.get("/ui/history", params={"model": "openai:target", "dataset": "msb"})
+    assert history.text.count('class="regressed"') == 1
+    assert history.text.count('class="point"') == 1
+    regressed = client.get("/ui/evals", params={"regression": "true"}).text
+    assert worse in regressed and safe not in regressed
+    runs = client.get("/ui/schedules").text
+    assert worse in runs and safe in runs and "regressed" in runs
+    listed = client.get("/ui/evals", params={"schedule": schedule}).text
+    assert listed.count('data-eval="') == 2
