@@ -17,6 +17,7 @@ from tests.service.api.conftest import (  # noqa: F401 - fixtures, used by name
     api_settings,
     client,
     make_key,
+    own_queues,
     reader,
     writer,
 )

@@ -9,16 +9,20 @@ from datetime import UTC, datetime
 import pytest
 from fastapi.testclient import TestClient
 
-from service import auth
+from service import auth, migrate
 from service.api.app import create_app
 from service.audit import key_actor
+from service.config import get_settings
 from service.db import session_scope
 from service.evals import service as evals
 from service.models import Eval
 from service.pipeline.engine import SamplingSettings
+from service.queue import connection as queue_connection
 from tests.service.api.conftest import add_dataset
+from tests.service.api.test_calibrations import _no_model
 from tests.service.schedules.helpers import finished_scheduled_eval, make_schedule
 from tests.service.ui.conftest import HOSTILE_LABEL, csrf_of, hostile_results, login
+from workers.worker import run_worker
 
 PAGES = ["/ui/evals", "/ui/compare", "/ui/history", "/ui/leaderboard", "/ui/schedules",
          "/ui/calibrations"]
@@ -219,3 +223,24 @@ def test_history_marks_regressions_and_schedules_list_their_evals(
     assert worse in runs and safe in runs and "regressed" in runs
     listed = client.get("/ui/evals", params={"schedule": schedule}).text
     assert listed.count('data-eval="') == 2
+
+
+def test_calibration_runs_show_their_agreement(own_queues: str, api_settings: str,
+                                               client: TestClient, writer: dict[str, str],
+                                               reader: dict[str, str]) -> None:
+    migrate.prepare_database(api_settings)
+    created = client.post("/v1/calibrations", headers=writer,
+                          json={"judge": "refusal-detector", "set": "builtin:calibration"})
+    run_id = created.json()["id"]
+    login(client, reader)
+    queued = client.get("/ui/calibrations").text
+    assert run_id in queued and 'data-live="5000"' in queued
+    run_worker(["fake/model"], "fake/judge", burst=True, name=f"{own_queues}-w",
+               engines=_no_model, connection=queue_connection.redis_connection(get_settings()),
+               db_url=api_settings, prefix=own_queues)
+    read = client.get("/v1/calibrations/" + run_id, headers=reader).json()
+    agreement = f"{read['report']['refusal']['agreement'] * 100:.1f}%"
+    page = client.get("/ui/calibrations", params={"judge": "refusal-detector"}).text
+    assert run_id in page and "status-succeeded" in page and agreement in page
+    assert 'data-live="5000"' not in page
+    assert client.get(f"/ui/evals/{run_id}").status_code == 404  # not a benchmark eval
