@@ -94,6 +94,8 @@ def evals_page(session: Session, status: str | None, model: str | None, labels: 
 _DISTRIBUTIONS: OrderedDict[tuple[str, str], dict[str, int]] = OrderedDict()
 _DISTRIBUTIONS_LOCK = threading.Lock()
 _DISTRIBUTIONS_KEPT = 64
+# A running eval's distribution is read again on every refresh: only while it is small.
+LIVE_DISTRIBUTION_MAX_ITEMS = 2000
 
 
 def score_distribution(session: Session, evaluation: Eval, cache_key: str) -> dict[str, int]:
@@ -152,8 +154,9 @@ def eval_page(session: Session, key: ApiKey, eval_id: str, query: ResultQuery,
             principle=query.principle, min_score=query.min_score, max_score=query.max_score,
             judge_status=query.judge_status, disagreement=query.disagreement),
         query.cursor, PAGE)
-    distribution = score_distribution(session, evaluation, cache_key)
     is_open = evaluation.status in lifecycle.OPEN
+    distribution = (None if is_open and evaluation.n_items > LIVE_DISTRIBUTION_MAX_ITEMS
+                    else score_distribution(session, evaluation, cache_key))
     try:
         auth.require_scope(key, auth.Scope.WRITE)
         auth.require_owner(key, evaluation.created_by_key_id, f"eval {eval_id}")
@@ -167,7 +170,8 @@ def eval_page(session: Session, key: ApiKey, eval_id: str, query: ResultQuery,
         "calibration": eval_judge_calibration(session, evaluation),
         "chart": charts.principle_bars(summary.by_principle) if summary else None,
         "distribution": distribution,
-        "distribution_chart": charts.count_bars(distribution, "answers per score"),
+        "distribution_chart": (charts.count_bars(distribution, "answers per score")
+                               if distribution is not None else None),
         "principle_names": PRINCIPLE_NAMES,
         "results": results.items, "next_cursor": results.next_cursor,
         "query": query, "may_cancel": may_cancel,
