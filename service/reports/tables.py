@@ -44,10 +44,11 @@ def iter_results(url: str, eval_id: str, page_size: int = PAGE_SIZE) -> Iterator
         with session_scope(url) as session:
             page = browse.eval_results(session, eval_id, browse.ResultFilters(), cursor,
                                        page_size)
-        yield from page.items
-        if page.next_cursor is None:
-            return
         cursor = page.next_cursor
+        yield from page.items
+        del page  # released before the next page is read: one page in memory, not two
+        if cursor is None:
+            return
 
 
 def neutralise(cell: str) -> str:
