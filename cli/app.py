@@ -10,7 +10,7 @@ from typing import Any
 import typer
 from pydantic import ValidationError
 
-from cli import calibration, datasets, evals, finetunes, keys, schedules, services, verify
+from cli import calibration, datasets, evals, finetunes, keys, report, schedules, services, verify
 from cli.console import DEBUG, err, one_line
 from service import migrate
 from service.config import get_settings
@@ -33,6 +33,7 @@ app.command("eval")(evals.run_eval)
 app.command("compare")(evals.compare)
 app.command("cancel")(evals.cancel)
 app.command("verify")(verify.verify)
+app.command("report")(report.report)
 app.command("serve")(services.serve)
 app.command("worker")(services.worker)
 app.command("up")(services.up)
