@@ -156,8 +156,13 @@ def logging_config(log_format: LogFormat | str, level: int | str = logging.INFO)
     }
 
 
-def configure_logging(log_format: LogFormat | str, level: int | str = logging.INFO) -> None:
-    """Log to stderr in the format (replacing the root logger's handlers)."""
+def configure_logging(log_format: LogFormat | str, level: int | str = logging.INFO, *,
+                      force: bool = False) -> None:
+    """Log to stderr in the format. As logging.basicConfig, nothing changes where the root
+    logger has handlers already (an embedding program's, a test runner's) unless force."""
+    LogFormat(log_format)  # an unknown format fails here, whatever the root has
+    if logging.getLogger().handlers and not force:
+        return
     logging.config.dictConfig(logging_config(log_format, level))
 
 

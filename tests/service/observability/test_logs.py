@@ -104,8 +104,11 @@ def test_configure_logging_puts_one_formatted_handler_on_the_root(
     root = logging.getLogger()
     saved = root.handlers[:], root.level
     try:
-        configure_logging("json")
-        configure_logging("json")  # again: still one handler
+        root.handlers[:] = [logging.NullHandler()]
+        configure_logging("json")  # as basicConfig: a root with handlers is left alone
+        assert [type(h) for h in root.handlers] == [logging.NullHandler]
+        configure_logging("json", force=True)
+        configure_logging("json", force=True)  # again: still one handler
         ours = [h for h in root.handlers if type(h) is logging.StreamHandler]
         assert len(ours) == 1
         with log_context(eval_id="e4"):
@@ -121,3 +124,5 @@ def test_configure_logging_puts_one_formatted_handler_on_the_root(
 def test_the_format_is_checked() -> None:
     with pytest.raises(ValueError):
         logging_config("xml")
+    with pytest.raises(ValueError):
+        configure_logging("xml")
