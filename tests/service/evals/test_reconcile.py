@@ -224,3 +224,42 @@ def test_a_job_that_ended_while_its_shard_is_unfinished_is_requeued_at_once(
     assert (sorted(report.requeued), report.waiting) == (sorted(ended), [])
     assert sorted(generate.job_ids) == sorted(ended)
     assert {Job.fetch(jid, connection=conn).get_status() for jid in ended} == {JobStatus.QUEUED}
+
+
+def test_a_lost_shard_is_requeued_at_its_evals_priority(db_url: str, conn: redis.Redis,
+                                                        prefix: str) -> None:
+    eval_id = _submit(db_url, conn, prefix)
+    with session_scope(db_url) as session:  # a high-priority eval whose job Redis lost
+        session.execute(update(Eval).where(Eval.id == eval_id).values(priority="high"))
+    jid = f"{eval_id}-generate-1"
+    Job.fetch(jid, connection=conn).delete()
+    assert reconcile(conn, db_url, prefix, grace_s=0).requeued == [jid]
+    high = queue.queue_name("generate", TARGET, queue.Priority.HIGH, prefix=prefix)
+    assert Queue(high, connection=conn).job_ids == [jid]
+
+
+def test_giving_up_says_why_the_job_was_lost(db_url: str, conn: redis.Redis,
+                                             prefix: str) -> None:
+    eval_id = _submit(db_url, conn, prefix)
+    _strand(db_url, conn, prefix, eval_id, f"{prefix}-ghost", attempts=MAX_SHARD_ATTEMPTS)
+    reconcile(conn, db_url, prefix)
+    with session_scope(db_url) as session:
+        assert lifecycle.get_eval(session, eval_id).error == (
+            f"generate shard 0: gave up after {MAX_SHARD_ATTEMPTS} attempts "
+            f"(worker {prefix}-ghost died running it)")
+
+
+def test_a_job_that_ends_while_the_reconciler_looks_is_left_alone(
+        db_url: str, conn: redis.Redis, prefix: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    from service.evals import reconcile as reconciler
+
+    eval_id = _submit(db_url, conn, prefix)
+    jid = _strand(db_url, conn, prefix, eval_id, f"{prefix}-done")
+
+    def finished_meanwhile(*_args: object) -> bool:
+        Job.fetch(jid, connection=conn).set_status(JobStatus.FINISHED)
+        return False  # its worker no longer runs it: it has just finished
+
+    monkeypatch.setattr(reconciler, "_runs_on", finished_meanwhile)
+    assert reconciler.inspect_job(conn, jid, prefix) == (reconciler.Verdict.OK,
+                                                         "ended while we looked")
