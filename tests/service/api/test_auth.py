@@ -72,9 +72,11 @@ def test_admin_implies_write_implies_read(client: TestClient, api_settings: str)
         assert client.post("/v1/evals/nope/cancel", headers=headers).status_code == 404
 
 
-def test_every_endpoint_but_health_and_docs_needs_a_key(client: TestClient) -> None:
+def test_every_endpoint_but_health_docs_and_metrics_needs_a_key(client: TestClient) -> None:
+    # /metrics shows counts only and is open unless MEDSAFE_METRICS_KEY_REQUIRED
+    # (tests/service/api/test_metrics.py proves both ways).
     open_paths = {"/healthz", "/readyz", "/docs", "/docs/oauth2-redirect", "/redoc",
-                  "/openapi.json"}
+                  "/openapi.json", "/metrics"}
     schema = client.get("/openapi.json").json()
     checked = 0
     for path, operations in schema["paths"].items():
