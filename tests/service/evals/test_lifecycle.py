@@ -123,3 +123,55 @@ def test_an_eval_whose_shards_all_succeeded_is_completed_once(db_url: str) -> No
     with session_scope(db_url) as session:
         assert not lifecycle.complete_eval_if_done(session, eval_id)
         assert lifecycle.get_eval(session, eval_id).status == EvalStatus.SUCCEEDED
+
+
+def _shard(url: str, eval_id: str, stage: Stage, index: int) -> tuple[str, str | None, bool]:
+    with session_scope(url) as session:
+        shard = lifecycle.get_shard(session, eval_id, stage, index)
+        return shard.status, shard.error, shard.finished_at is not None
+
+
+def test_failures_and_cancels_are_recorded_on_their_own_eval_only(db_url: str) -> None:
+    failing, cancelled, other = _eval(db_url), _eval(db_url), _eval(db_url)
+    with session_scope(db_url) as session:
+        lifecycle.claim_shard(session, failing, Stage.GENERATE, 0, WORKER)
+        lifecycle.requeue_shard(session, failing, Stage.GENERATE, 0, "boom")
+    assert _shard(db_url, failing, Stage.GENERATE, 0) == ("queued", "attempt 1 failed: boom",
+                                                         False)
+    with session_scope(db_url) as session:
+        lifecycle.fail_shard(session, failing, Stage.GENERATE, 0, "boom again")
+        lifecycle.cancel_eval(session, cancelled)
+    assert _shard(db_url, failing, Stage.GENERATE, 0) == ("failed", "boom again", True)
+    with session_scope(db_url) as session:
+        for eval_id in (failing, cancelled):
+            assert lifecycle.get_eval(session, eval_id).finished_at is not None
+        untouched = lifecycle.get_eval(session, other)
+        assert (untouched.status, untouched.finished_at) == (EvalStatus.QUEUED, None)
+    assert set(_statuses(db_url, other)[1].values()) == {ShardStatus.QUEUED}
+    # the failed eval's other shards stay queued, but no longer need a job
+    with session_scope(db_url) as session:
+        shards, _ = lifecycle.shards_needing_jobs(session)
+        assert {s.eval_id for s in shards} == {other}
+        open_left = lifecycle.OpenShard(failing, Stage.GENERATE, 1, "m", "default")
+        assert _shard(db_url, failing, Stage.GENERATE, 1)[0] == ShardStatus.QUEUED
+        assert lifecycle.open_shard_attempts(session, open_left) is None
+
+
+def test_attempts_are_read_from_the_shard_of_its_own_eval(db_url: str) -> None:
+    first, second = _eval(db_url), _eval(db_url)
+    _run(db_url, first, Stage.GENERATE, 0)
+    with session_scope(db_url) as session:
+        lifecycle.claim_shard(session, second, Stage.GENERATE, 0, WORKER)
+    with session_scope(db_url) as session:
+        attempts = {eval_id: lifecycle.open_shard_attempts(
+            session, lifecycle.OpenShard(eval_id, Stage.GENERATE, 0, "m", "default"))
+            for eval_id in (first, second)}
+    assert attempts == {first: None, second: 1}  # the first one's shard succeeded
+
+
+def test_an_eval_with_open_shards_is_not_completed_by_the_reconciler(db_url: str) -> None:
+    eval_id = _eval(db_url)
+    _run(db_url, eval_id, Stage.GENERATE, 0)
+    with session_scope(db_url) as session:
+        assert not lifecycle.complete_eval_if_done(session, eval_id)
+        assert lifecycle.get_eval(session, eval_id).status == EvalStatus.RUNNING
