@@ -135,7 +135,8 @@ def eval_results(
     query = _result_filters(query, grade, refusal, filters)
     if cursor:
         (after,) = decode_cursor(cursor, (int,))
-        query = query.where(Item.id > after)
+        # Both sides of the join, so the responses scan starts after the page too.
+        query = query.where(Item.id > after, Response.item_id > after)
     size = _page_size(limit)
     rows = session.execute(query.order_by(Item.id).limit(size + 1)).all()
     page = [_result_row(row) for row in rows[:size]]

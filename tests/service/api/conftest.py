@@ -68,6 +68,12 @@ def writer(api_settings: str) -> dict[str, str]:
     return make_key(api_settings, "write")
 
 
+@pytest.fixture
+def admin(api_settings: str) -> dict[str, str]:
+    """An admin key: it may cancel what a test wrote straight to the database (no creator)."""
+    return make_key(api_settings, "admin")
+
+
 def add_dataset(db_url: str, name: str = "msb", per_principle: int = 2) -> None:
     items = [ItemRecord(f"request {p}-{i}", ItemKind.HARMFUL_MEDICAL, "gpt4", principle=p)
              for p in range(1, 10) for i in range(per_principle)]

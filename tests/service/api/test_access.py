@@ -22,11 +22,6 @@ SCHEDULE = {"name": "nightly", "cron": "0 3 * * *",
 
 
 @pytest.fixture
-def admin(api_settings: str) -> dict[str, str]:
-    return make_key(api_settings, "admin")
-
-
-@pytest.fixture
 def other_writer(api_settings: str) -> dict[str, str]:
     return make_key(api_settings, "write")
 

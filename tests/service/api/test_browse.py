@@ -155,14 +155,14 @@ def test_the_summary_of_an_unfinished_eval_is_409(
     assert "running" in response.json()["detail"]
 
 
-def test_cancel_stops_pending_shards(client: TestClient, writer: dict[str, str],
+def test_cancel_stops_pending_shards(client: TestClient, admin: dict[str, str],
                                      msb: str) -> None:
-    eval_id = finished_eval(msb)
+    eval_id = finished_eval(msb)  # written straight to the database: only admins cancel it
     with session_scope(msb) as session:
         session.execute(update(Eval).where(Eval.id == eval_id).values(status="running"))
         session.execute(update(Shard).where(Shard.eval_id == eval_id, Shard.stage == "judge")
                         .values(status="queued"))
-    response = client.post(f"/v1/evals/{eval_id}/cancel", headers=writer)
+    response = client.post(f"/v1/evals/{eval_id}/cancel", headers=admin)
     assert response.status_code == 200
     assert response.json()["status"] == "cancelled"
     assert response.json()["progress"] == {"generate": {"succeeded": 1},
@@ -171,7 +171,7 @@ def test_cancel_stops_pending_shards(client: TestClient, writer: dict[str, str],
         assert session.get_one(Eval, eval_id).status == "cancelled"
         statuses = set(session.scalars(select(Shard.status).where(Shard.eval_id == eval_id)))
     assert statuses == {"succeeded", "cancelled"}
-    again = client.post(f"/v1/evals/{eval_id}/cancel", headers=writer)
+    again = client.post(f"/v1/evals/{eval_id}/cancel", headers=admin)
     assert again.status_code == 200 and again.json()["status"] == "cancelled"
 
 
@@ -202,7 +202,7 @@ def test_compare_names_grading_settings_that_differ(
 
 
 def test_get_answers_carry_an_etag_and_304_while_unchanged(
-        client: TestClient, reader: dict[str, str], writer: dict[str, str], msb: str) -> None:
+        client: TestClient, reader: dict[str, str], admin: dict[str, str], msb: str) -> None:
     eval_id = finished_eval(msb)
     with session_scope(msb) as session:
         session.execute(update(Eval).where(Eval.id == eval_id).values(status="running"))
@@ -215,7 +215,7 @@ def test_get_answers_carry_an_etag_and_304_while_unchanged(
     assert cached.content == b"" and cached.headers["ETag"] == etag
     weak = client.get(url, headers={**reader, "If-None-Match": f'"other", W/{etag}'})
     assert weak.status_code == 304
-    client.post(f"{url}/cancel", headers=writer)
+    client.post(f"{url}/cancel", headers=admin)
     changed = client.get(url, headers={**reader, "If-None-Match": etag})
     assert changed.status_code == 200 and changed.headers["ETag"] != etag
     for path in ("/v1/evals", f"{url}/results", "/v1/datasets"):
@@ -223,13 +223,13 @@ def test_get_answers_carry_an_etag_and_304_while_unchanged(
 
 
 def test_cancel_of_a_running_eval_answers_with_utc_timings(
-        client: TestClient, writer: dict[str, str], reader: dict[str, str], msb: str) -> None:
+        client: TestClient, admin: dict[str, str], reader: dict[str, str], msb: str) -> None:
     request = evals.EvalRequest(model="openai:target", datasets=["msb"], judge="openai:j")
     with session_scope(msb) as session:
         eval_id = evals.submit_eval(session, request, enqueue=False).evaluation.id
     with session_scope(msb) as session:  # a worker started it: started_at is set
         lifecycle.claim_shard(session, eval_id, lifecycle.Stage.GENERATE, 0, "w")
-    response = client.post(f"/v1/evals/{eval_id}/cancel", headers=writer)
+    response = client.post(f"/v1/evals/{eval_id}/cancel", headers=admin)
     assert response.status_code == 200, response.text
     timings = response.json()["timings"]
     assert timings["duration_s"] is not None and timings["duration_s"] >= 0
