@@ -62,8 +62,13 @@ class EngineSpec:
         """The folder this spec names on disk, if it names one (a path, or an id that exists)."""
         if self.kind is not EngineKind.VLLM:
             return None
-        path = Path(self.name).expanduser()
-        return path if self.is_local_path or path.is_dir() else None
+        try:
+            path = Path(self.name).expanduser()
+            return path if self.is_local_path or path.is_dir() else None
+        except (RuntimeError, OSError):
+            # "~someone" for a user this machine does not have, or a name too long for the
+            # file system: no folder (the caller says the model is unknown).
+            return None
 
 
 def parse_spec(spec: str) -> EngineSpec:

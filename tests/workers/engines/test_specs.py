@@ -156,3 +156,10 @@ def test_a_dead_engine_is_replaced_on_the_next_load(
 
     assert second is not first
     assert started == [first, second]
+
+
+@pytest.mark.parametrize("name", ["~nosuchuser-medsafe/model", "~importing~", "x" * 5000])
+def test_a_spec_naming_no_folder_this_machine_can_have_has_no_local_path(name: str) -> None:
+    from service.model_specs import parse_spec
+
+    assert parse_spec(name).local_path() is None
