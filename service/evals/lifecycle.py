@@ -57,8 +57,13 @@ def get_eval(session: Session, eval_id: str, purpose: EvalPurpose | None = None)
 
 
 def lock_eval(session: Session, eval_id: str) -> Eval:
-    """The eval row, locked until commit where the database can (PostgreSQL)."""
-    evaluation = session.get(Eval, eval_id, with_for_update=True, populate_existing=True)
+    """The eval row, locked until commit where the database can (PostgreSQL). FOR NO KEY
+    UPDATE, not FOR UPDATE: a shard's judgment inserts already hold FOR KEY SHARE on the row
+    (their foreign key), which FOR UPDATE would wait on, so the last two judge shards
+    finishing together would deadlock; NO KEY UPDATE does not conflict with KEY SHARE and
+    still serialises the completions."""
+    evaluation = session.get(Eval, eval_id, with_for_update={"key_share": True},
+                             populate_existing=True)
     if evaluation is None:
         raise NotFound(f"no eval with id {eval_id!r}")
     return evaluation

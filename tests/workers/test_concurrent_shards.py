@@ -13,7 +13,6 @@ from typing import Any
 
 import pytest
 from sqlalchemy import create_engine, select, text
-from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
 from service.benchmarks.items import ItemKind, ItemRecord
@@ -238,11 +237,6 @@ def test_the_last_two_judge_shards_finishing_at_once_complete_the_eval_once(
     _assert_completed_once(postgres_url, eval_id, outcomes)
 
 
-@pytest.mark.xfail(strict=True, raises=OperationalError, reason=(
-    "deadlock: each completion's judgment inserts take FOR KEY SHARE on the eval row (the "
-    "foreign key), then lock_eval asks FOR UPDATE, which waits for the other's KEY SHARE; "
-    "PostgreSQL aborts one of them (its job fails and is retried). Fix: lock the eval FOR NO "
-    "KEY UPDATE (with_for_update={'key_share': True}) in lifecycle.lock_eval"))
 def test_the_last_two_judge_shards_that_both_saved_their_grades_do_not_deadlock(
         postgres_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
     engines = _engines()
