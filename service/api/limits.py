@@ -15,10 +15,11 @@ from typing import Any
 
 import anyio
 from starlette.exceptions import HTTPException
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from service import auth
 from service.api.errors import PayloadTooLarge, error_response
+from service.asgi import counted_receive
 from service.config import Settings
 from service.db import session_scope
 from service.errors import MedSafeError
@@ -85,18 +86,7 @@ def _key_error(settings: Settings, authorization: bytes) -> MedSafeError | None:
 
 
 def _counted(receive: Receive, limit: int, what: str) -> Receive:
-    seen = 0
-
-    async def counted() -> Message:
-        nonlocal seen
-        message = await receive()
-        if message["type"] == "http.request":
-            seen += len(message.get("body", b""))
-            if seen > limit:
-                raise BodyTooLarge(limit, what)
-        return message
-
-    return counted
+    return counted_receive(receive, limit, lambda: BodyTooLarge(limit, what))
 
 
 async def _answer(scope: Scope, receive: Receive, send: Send, error: MedSafeError,

@@ -21,6 +21,7 @@ from fastapi.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from service import auth
+from service.asgi import counted_receive
 from service.config import Settings
 from service.db import database_unavailable, session_scope
 from service.errors import MedSafeError
@@ -128,19 +129,9 @@ class Guard:
             await RedirectResponse(login_url(), status_code=303)(
                 scope, receive, send_with_headers)
             return
-        seen = 0
-
-        async def counted() -> Message:
-            nonlocal seen
-            message = await receive()
-            if message["type"] == "http.request":
-                seen += len(message.get("body", b""))
-                if seen > MAX_FORM_BYTES:
-                    raise _TooLarge()
-            return message
-
         try:
-            await self.app(scope, counted, send_with_headers)
+            await self.app(scope, counted_receive(receive, MAX_FORM_BYTES, _TooLarge),
+                           send_with_headers)
         except _TooLarge:
             await _plain(413, "the form is over its limit")(scope, receive, send_with_headers)
 
