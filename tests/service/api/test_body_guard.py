@@ -5,12 +5,9 @@ from __future__ import annotations
 
 import select as io_select
 import socket
-import threading
-import time
 from collections.abc import Iterator
 
 import pytest
-import uvicorn
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
@@ -18,6 +15,7 @@ from sqlalchemy import func, select
 from service.api.app import create_app
 from service.db import session_scope
 from service.models import Dataset, Eval
+from tests.live_server import live_server
 
 CHUNK = 64 * 1024
 
@@ -61,16 +59,8 @@ def server(api_settings: str) -> Iterator[tuple[str, int, FastAPI]]:
     """The app on a real HTTP server (uvicorn, loopback): a test client would read a whole
     body before the app sees its first byte."""
     app = create_app()
-    listener = socket.socket()
-    listener.bind(("127.0.0.1", 0))
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off"))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [listener]}, daemon=True)
-    thread.start()
-    while not server.started:
-        time.sleep(0.05)
-    yield "127.0.0.1", listener.getsockname()[1], app
-    server.should_exit = True
-    thread.join(timeout=10)
+    with live_server(app) as port:
+        yield "127.0.0.1", port, app
 
 
 def _send_chunked(address: tuple[str, int], path: str, headers: dict[str, str],

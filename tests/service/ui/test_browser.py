@@ -13,20 +13,17 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
-import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-import uvicorn
 
 from service.api.app import create_app
 from service.benchmarks.store import install_builtin_datasets
 from service.db import session_scope
 from tests.conftest import REQUIRE_SERVICES
+from tests.live_server import live_server
 from tests.service.ui.builders import answer_more, graded_eval
 from tests.service.ui.conftest import HOSTILE, hostile_results
 
@@ -62,19 +59,8 @@ def _browser_or_skip() -> tuple[str, str]:
 @pytest.fixture
 def server(api_settings: str) -> Iterator[str]:
     """The whole app (API and dashboard) on uvicorn, loopback; yields its base URL."""
-    app = create_app()
-    listener = socket.socket()
-    listener.bind(("127.0.0.1", 0))
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off"))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [listener]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        assert time.monotonic() < deadline, "uvicorn did not start"
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{listener.getsockname()[1]}"
-    server.should_exit = True
-    thread.join(timeout=10)
+    with live_server(create_app()) as port:
+        yield f"http://127.0.0.1:{port}"
 
 
 @pytest.fixture
