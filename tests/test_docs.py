@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from collections import Counter
 from pathlib import Path
@@ -102,7 +103,7 @@ def test_the_refusal_detectors_numbers_in_the_docs_are_what_it_measures() -> Non
     table = {}
     for line in (ROOT / "docs" / "CALIBRATION.md").read_text().splitlines():
         cells = [cell.strip() for cell in line.strip("|").split("|")]
-        if line.startswith(("| builtin:calibration, ", "| XSTest v2 ")):
+        if line.startswith(("| builtin:calibration, ", "| XSTest v2 ", "| MedSafe tuning set ")):
             table[cells[0]] = [cell.split()[0] for cell in cells[2:6]]
     records = builtin_labelled()
     for split in ("dev", "heldout"):
@@ -118,4 +119,8 @@ def test_the_refusal_detectors_numbers_in_the_docs_are_what_it_measures() -> Non
                 rows = list(csv.DictReader(handle))
             assert values == _detector_row([r["label"] for r in rows],
                                            [r["completion"] for r in rows]), label
-    assert len(table) == 7
+    tuning = [json.loads(line) for line in (ROOT / "tests" / "data" / "refusal_tuning"
+                                            / "medsafe_dev2.jsonl").read_text().splitlines()]
+    assert table["MedSafe tuning set `medsafe_dev2`, tuned on"] == _detector_row(
+        [r["refused"] for r in tuning], [r["response"] for r in tuning])
+    assert len(table) == 8
