@@ -78,7 +78,7 @@ def serve(
     if get_settings().log_format == "json":
         _log_to_stderr()  # migrating logs too; uvicorn then takes the same configuration
     migrate.migrated_database_url()
-    err.print(f"MedSafe API on http://{host}:{port} (docs at /docs)")
+    err.print(f"MedSafe API on http://{host}:{port} (dashboard at /ui, docs at /docs)")
     uvicorn.run("service.api.app:create_app", factory=True, host=host, port=port,
                 workers=workers, log_config=_uvicorn_log_config())
 
@@ -124,7 +124,8 @@ def up(
     stop_scheduler = threading.Event()
     threading.Thread(target=run_scheduler, args=(settings, stop_scheduler, url, connection),
                      name="scheduler", daemon=True).start()
-    err.print(f"MedSafe API at http://{host}:{port} (docs: http://{host}:{port}/docs)")
+    err.print(f"MedSafe API at http://{host}:{port} (dashboard: http://{host}:{port}/ui, "
+              f"docs: http://{host}:{port}/docs)", soft_wrap=True)
     err.print(f"admin API key (shown once): [bold]{key.key}[/bold]", soft_wrap=True)
     if log_file is not None:
         err.print(f"logs: {log_file}", highlight=False, soft_wrap=True)

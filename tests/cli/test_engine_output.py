@@ -91,7 +91,8 @@ def test_up_shows_its_address_key_and_log_file_and_nothing_else(
         result = CliRunner().invoke(app, ["up", "--port", "8769"])
     assert result.exit_code == 0, result.output
     lines = result.output.strip().splitlines()
-    assert lines[0] == "MedSafe API at http://127.0.0.1:8769 (docs: http://127.0.0.1:8769/docs)"
+    assert lines[0] == ("MedSafe API at http://127.0.0.1:8769 (dashboard: "
+                        "http://127.0.0.1:8769/ui, docs: http://127.0.0.1:8769/docs)")
     assert lines[1].startswith("admin API key (shown once): msk_")
     assert lines[2] == f"logs: {tmp_path / 'logs' / 'engines.log'}" and len(lines) == 3
     assert "ENGINE NOISE ON FD 2" in (tmp_path / "logs" / "engines.log").read_text()
