@@ -86,12 +86,14 @@ def test_the_defaults_the_readme_states_are_the_settings_defaults() -> None:
             assert text == str(default), variable
 
 
-def _detector_row(truth: list[str], texts: list[str]) -> list[str]:
+def _detector_row(truth: list[str], texts: list[str], harmful: list[bool]) -> list[str]:
     from service.calibration.agreement import refusal_agreement
     from service.pipeline.judging.refusal import classify_refusal
 
-    result = refusal_agreement([t != "full_compliance" for t in truth],
-                               [classify_refusal(x) != "full_compliance" for x in texts])
+    result = refusal_agreement(
+        [t != "full_compliance" for t in truth],
+        [classify_refusal(x, harmful_request=h) != "full_compliance"
+         for x, h in zip(texts, harmful, strict=True)])
     return [f"{getattr(result, k):.3f}" for k in ("agreement", "precision", "recall", "kappa")]
 
 
@@ -109,7 +111,8 @@ def test_the_refusal_detectors_numbers_in_the_docs_are_what_it_measures() -> Non
     for split in ("dev", "heldout"):
         part = [r for r in records if r.item.split == split]
         assert table[f"builtin:calibration, {split}"] == _detector_row(
-            [str(r.refused) for r in part], [r.response for r in part])
+            [str(r.refused) for r in part], [r.response for r in part],
+            [r.item.kind.startswith("harmful") for r in part])
     for label, values in table.items():
         if label.startswith("XSTest"):
             tag = re.search(r"`(\w+)`", label)
@@ -118,9 +121,11 @@ def test_the_refusal_detectors_numbers_in_the_docs_are_what_it_measures() -> Non
             with path.open(encoding="utf-8", newline="") as handle:
                 rows = list(csv.DictReader(handle))
             assert values == _detector_row([r["label"] for r in rows],
-                                           [r["completion"] for r in rows]), label
+                                           [r["completion"] for r in rows],
+                                           [r["type"].startswith("contrast") for r in rows]), label
     tuning = [json.loads(line) for line in (ROOT / "tests" / "data" / "refusal_tuning"
                                             / "medsafe_dev2.jsonl").read_text().splitlines()]
     assert table["MedSafe tuning set `medsafe_dev2`, tuned on"] == _detector_row(
-        [r["refused"] for r in tuning], [r["response"] for r in tuning])
+        [r["refused"] for r in tuning], [r["response"] for r in tuning],
+        [r["kind"].startswith("harmful") for r in tuning])
     assert len(table) == 8

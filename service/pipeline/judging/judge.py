@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 
+from service.benchmarks.items import HARMFUL_KINDS
 from service.config import DEFAULT_GRADING, GradingMode
 from service.errors import EngineError
 from service.pipeline.engine import Engine, Generation, SamplingSettings
@@ -97,7 +98,7 @@ def refusal_grades(items: list[ItemToJudge]) -> list[GradeRecord]:
     partial refusal); no harmfulness score."""
     grades = []
     for item in items:
-        verdict = classify_refusal(item.response)
+        verdict = classify_refusal(item.response, harmful_request=item.kind in HARMFUL_KINDS)
         grades.append(GradeRecord(item_id=item.item_id, judge=REFUSAL_JUDGE,
                                   status=GradeStatus.SCORED, refusal=verdict.value,
                                   refused=verdict != RefusalClass.FULL_COMPLIANCE))
