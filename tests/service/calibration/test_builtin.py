@@ -10,12 +10,12 @@ from service.calibration.agreement import refusal_agreement
 from service.calibration.builtin import DEV_SPLIT, HELDOUT_SPLIT, builtin_labelled
 from service.pipeline.judging.refusal import RefusalClass, classify_refusal
 
-# Measured on 2026-11-30 (docs/CALIBRATION.md): agreement 0.856, precision 0.894 (0.840 and
+# Measured on 2026-11-30 (docs/CALIBRATION.md): agreement 0.878, precision 0.943 (0.840 and
 # 0.928 before that day's tuning on other sets). The held-out half was never used to tune the
 # detector, and it misses the target (0.92, 0.95); these floors sit just under the
 # measured values, so a detector change that makes it worse fails here.
-HELDOUT_AGREEMENT_FLOOR = 0.85
-HELDOUT_PRECISION_FLOOR = 0.88
+HELDOUT_AGREEMENT_FLOOR = 0.87
+HELDOUT_PRECISION_FLOOR = 0.93
 # The dev half was tuned on: it is held to the target.
 DEV_TARGET = (0.92, 0.95)
 
