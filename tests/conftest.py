@@ -102,12 +102,32 @@ def one_database(folder: Path) -> Iterator[str]:
     db.get_engine(url).dispose()
 
 
+@pytest.fixture(scope="session")
+def migrated_sqlite(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """An empty SQLite database migrated to head once for the session; db_url gives each test
+    a copy of it instead of running the migrations again (tests/migrations tests them)."""
+    path = tmp_path_factory.mktemp("sqlite-head") / "head.db"
+    url = f"sqlite:///{path}"
+    migrate.upgrade(url)
+    db.get_engine(url).dispose()
+    return path
+
+
+def _copy_sqlite(source: Path, target: Path) -> None:
+    """target: a page-by-page copy of source (SQLite's backup API; WAL-safe)."""
+    import sqlite3
+    from contextlib import closing
+
+    with closing(sqlite3.connect(source)) as src, closing(sqlite3.connect(target)) as dst:
+        src.backup(dst)
+
+
 @pytest.fixture(params=["sqlite", *_postgres_params()])
 def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     """A freshly migrated, empty database; SQLite and (where configured) the real PostgreSQL."""
     if request.param == "sqlite":
+        _copy_sqlite(request.getfixturevalue("migrated_sqlite"), tmp_path / "test.db")
         url = f"sqlite:///{tmp_path / 'test.db'}"
-        migrate.upgrade(url)
         yield url
         db.get_engine(url).dispose()
         return
