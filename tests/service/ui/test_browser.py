@@ -63,8 +63,10 @@ def server(api_settings: str) -> Iterator[str]:
         yield f"http://127.0.0.1:{port}"
 
 
-@pytest.fixture
-def browser() -> Iterator[Any]:
+@pytest.fixture(scope="module")
+def chromium_session() -> Iterator[Any]:
+    """One headless Chromium for the module's tests (each starts with none of the previous
+    test's cookies, console messages or page: see `browser`)."""
     chromium, chromedriver = _browser_or_skip()
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
@@ -87,6 +89,17 @@ def browser() -> Iterator[Any]:
         yield driver
     finally:
         driver.quit()
+
+
+@pytest.fixture
+def browser(chromium_session: Any) -> Any:
+    """The module's Chromium on a blank page, its cookies cleared (every host's: each test's
+    server has a port of its own, but cookies do not mind ports) and its console log read."""
+    chromium_session.get("about:blank")
+    chromium_session.execute_cdp_cmd("Network.clearBrowserCookies", {})
+    chromium_session.get_log("browser")  # what the previous test left there
+    assert chromium_session.get_cookies() == []
+    return chromium_session
 
 
 def _wait(driver: Any, condition: Any) -> Any:
