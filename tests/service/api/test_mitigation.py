@@ -26,7 +26,9 @@ STUDY = {"model": MODEL, "demos": ["builtin:safety-demos"],
          "eval_datasets": ["builtin:medsafety-demo"],
          "capability_datasets": ["builtin:medical-mcq"], "judge": MODEL, "limit": 20,
          "max_tokens": 24, "grading": "expected",
-         "lora": {"max_steps": 6, "batch_size": 4, "learning_rate": 0.002}}
+         # Two small steps: the study's mechanics (tests/workers/test_training.py proves that
+         # training lowers the loss, on a longer run).
+         "lora": {"max_steps": 2, "batch_size": 2, "learning_rate": 0.002}}
 
 
 @pytest.fixture
@@ -118,7 +120,7 @@ def test_the_whole_study_runs_through_the_queue(
     study = client.get(f"/v1/mitigations/{study['id']}", headers=reader).json()
     assert study["status"] == "succeeded", study
     finetune = client.get(study["links"]["finetune"], headers=reader).json()
-    assert finetune["status"] == "succeeded" and len(finetune["loss_curve"]) == 6
+    assert finetune["status"] == "succeeded" and len(finetune["loss_curve"]) == 2
     adapter_eval = client.get(study["links"]["adapter_eval"], headers=reader).json()
     base_eval = client.get(study["links"]["base_eval"], headers=reader).json()
     assert adapter_eval["model"] == finetune["model"] == study["adapter"]
