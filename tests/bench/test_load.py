@@ -36,7 +36,7 @@ def test_smoke_run_has_no_errors_and_answers_304s(tmp_path: Path) -> None:
     out = tmp_path / "load.json"
     done = subprocess.run(
         [sys.executable, "-m", "bench.load", "--clients", "5", "--processes", "1",
-         "--duration", "4", "--interval", "0.05", "--no-worker", "--memory-items", "100,1000",
+         "--duration", "2", "--interval", "0.05", "--no-worker", "--memory-items", "100,1000",
          "--postgres-url", POSTGRES_URL, "--redis-url", REDIS_URL, "--no-report",
          "--json", str(out)],
         cwd=ROOT, stdout=subprocess.PIPE, text=True, timeout=600, check=True)
