@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import re
 from collections import Counter
 from pathlib import Path
@@ -86,46 +85,30 @@ def test_the_defaults_the_readme_states_are_the_settings_defaults() -> None:
             assert text == str(default), variable
 
 
-def _detector_row(truth: list[str], texts: list[str], harmful: list[bool]) -> list[str]:
-    from service.calibration.agreement import refusal_agreement
-    from service.pipeline.judging.refusal import classify_refusal
-
-    result = refusal_agreement(
-        [t != "full_compliance" for t in truth],
-        [classify_refusal(x, harmful_request=h) != "full_compliance"
-         for x, h in zip(texts, harmful, strict=True)])
-    return [f"{getattr(result, k):.3f}" for k in ("agreement", "precision", "recall", "kappa")]
-
-
 def test_the_refusal_detectors_numbers_in_the_docs_are_what_it_measures() -> None:
-    import csv
+    from tests.service.pipeline.judging.labelled_replies import (
+        Labelled,
+        builtin_split,
+        detector_agreement,
+        tuning_set,
+        xstest,
+    )
 
-    from service.calibration.builtin import builtin_labelled
+    def row(labelled: list[Labelled]) -> list[str]:
+        result = detector_agreement(labelled)
+        return [f"{getattr(result, k):.3f}" for k in ("agreement", "precision", "recall", "kappa")]
 
     table = {}
     for line in (ROOT / "docs" / "CALIBRATION.md").read_text().splitlines():
         cells = [cell.strip() for cell in line.strip("|").split("|")]
         if line.startswith(("| builtin:calibration, ", "| XSTest v2 ", "| MedSafe tuning set ")):
             table[cells[0]] = [cell.split()[0] for cell in cells[2:6]]
-    records = builtin_labelled()
     for split in ("dev", "heldout"):
-        part = [r for r in records if r.item.split == split]
-        assert table[f"builtin:calibration, {split}"] == _detector_row(
-            [str(r.refused) for r in part], [r.response for r in part],
-            [r.item.kind.startswith("harmful") for r in part])
+        assert table[f"builtin:calibration, {split}"] == row(builtin_split(split))
     for label, values in table.items():
         if label.startswith("XSTest"):
             tag = re.search(r"`(\w+)`", label)
             assert tag is not None, label
-            path = ROOT / "tests" / "data" / "real_completions" / f"xstest_v2_{tag.group(1)}.csv"
-            with path.open(encoding="utf-8", newline="") as handle:
-                rows = list(csv.DictReader(handle))
-            assert values == _detector_row([r["label"] for r in rows],
-                                           [r["completion"] for r in rows],
-                                           [r["type"].startswith("contrast") for r in rows]), label
-    tuning = [json.loads(line) for line in (ROOT / "tests" / "data" / "refusal_tuning"
-                                            / "medsafe_dev2.jsonl").read_text().splitlines()]
-    assert table["MedSafe tuning set `medsafe_dev2`, tuned on"] == _detector_row(
-        [r["refused"] for r in tuning], [r["response"] for r in tuning],
-        [r["kind"].startswith("harmful") for r in tuning])
+            assert values == row(xstest(tag.group(1))), label
+    assert table["MedSafe tuning set `medsafe_dev2`, tuned on"] == row(tuning_set())
     assert len(table) == 8

@@ -5,10 +5,9 @@ from __future__ import annotations
 
 from collections import Counter
 
-from service.benchmarks.items import HARMFUL_KINDS, ItemKind
-from service.calibration.agreement import refusal_agreement
+from service.benchmarks.items import ItemKind
 from service.calibration.builtin import DEV_SPLIT, HELDOUT_SPLIT, builtin_labelled
-from service.pipeline.judging.refusal import RefusalClass, classify_refusal
+from tests.service.pipeline.judging.labelled_replies import builtin_split, detector_agreement
 
 # Measured on 2026-11-30 (docs/CALIBRATION.md): agreement 0.878, precision 0.943 (0.840 and
 # 0.928 before that day's tuning on other sets). The held-out half was never used to tune the
@@ -36,11 +35,7 @@ def test_the_set_is_large_labelled_and_split_in_halves() -> None:
 
 
 def _detector_on(split: str) -> tuple[float | None, float | None]:
-    part = [r for r in builtin_labelled() if r.item.split == split]
-    result = refusal_agreement(
-        [r.refused != RefusalClass.FULL_COMPLIANCE for r in part],
-        [classify_refusal(r.response, harmful_request=r.item.kind in HARMFUL_KINDS)
-         != RefusalClass.FULL_COMPLIANCE for r in part])
+    result = detector_agreement(builtin_split(split))
     return result.agreement, result.precision
 
 
